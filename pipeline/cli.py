@@ -1,0 +1,181 @@
+"""The ``newsflow`` command.
+
+Errors a user can cause (a bad file, an unreachable database, a missing model) end with a
+one-line message and exit status 2, never a traceback; ``--debug`` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from . import db
+from .config import Settings
+
+log = logging.getLogger("newsflow")
+
+
+class UsageError(Exception):
+    """Bad input from the user: printed as a message, exit status 2."""
+
+
+def _read_feed_file(path: str) -> list[str]:
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise UsageError(f"cannot read feeds file {path}: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"feeds file {path} is not UTF-8 text") from exc
+    return [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
+
+
+def _progress_printer(enabled: bool):
+    if not enabled:
+        return None
+    from tqdm import tqdm
+
+    bar: dict[str, tqdm] = {}
+
+    def progress(done: int, total: int) -> None:
+        if "bar" not in bar:
+            bar["bar"] = tqdm(total=total, unit="item", file=sys.stderr, leave=False)
+        bar["bar"].n = done
+        bar["bar"].refresh()
+        if done >= total:
+            bar["bar"].close()
+
+    return progress
+
+
+def cmd_db_upgrade(settings: Settings, args: argparse.Namespace) -> int:
+    with db.connect(db.database_url(settings)) as conn:
+        applied = db.upgrade(conn)
+        version = db.current_version(conn)
+    print(
+        f"applied {', '.join(applied)}" if applied else "database is up to date",
+        f"(schema version {version})",
+    )
+    return 0
+
+
+def cmd_db_url(settings: Settings, args: argparse.Namespace) -> int:
+    print(db.database_url(settings))
+    return 0
+
+
+def cmd_ingest(settings: Settings, args: argparse.Namespace) -> int:
+    from .ingest import ingest
+
+    feeds = list(args.feed or [])
+    for path in args.feeds or []:
+        feeds += _read_feed_file(path)
+    if not feeds:
+        raise UsageError("no feeds given: use --feed URL or --feeds FILE")
+    summary = ingest(settings, feeds, progress=_progress_printer(sys.stderr.isatty()))
+    print(summary.table())
+    return 0 if summary.status == "succeeded" else 1
+
+
+def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
+    from .demo import serve_demo_site
+    from .ingest import ingest
+    from .loopback import LoopbackSite
+    from .overview import stored_overview
+
+    # Our own loopback server: no need to wait a polite second between requests.
+    settings = settings.with_(
+        limits=settings.limits.__class__(**{**settings.limits.__dict__, "host_min_delay": 0.05})
+    )
+    with LoopbackSite() as site:
+        feed_url = serve_demo_site(site)
+        print(f"serving the sample site at {site.base}; ingesting {feed_url}")
+        summary = ingest(settings, [feed_url], progress=_progress_printer(sys.stderr.isatty()))
+    print(summary.table())
+    print()
+    with db.connect(db.database_url(settings)) as conn:
+        print(stored_overview(conn, feed_url))
+    where = settings.database_url and "NEWSFLOW_DATABASE_URL" or f"the embedded database in {settings.home}"
+    print(f"\nstored in {where}")
+    return 0 if summary.status == "succeeded" else 1
+
+
+def cmd_statements(settings: Settings, args: argparse.Namespace) -> int:
+    from .analyse import analyse_doc
+    from .nlp import load_model
+
+    nlp = load_model(settings.spacy_model)
+    for name in args.files:
+        try:
+            text = Path(name).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(f"cannot read {name}: {exc.strerror}") from exc
+        except UnicodeDecodeError as exc:
+            raise UsageError(f"{name} is not UTF-8 text") from exc
+        analysis = analyse_doc(nlp(text))
+        for statement in analysis.statements:
+            record = {"file": name, **statement.as_dict()}
+            print(json.dumps(record, ensure_ascii=False))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="newsflow",
+        description="Ingest RSS/Atom feeds into PostgreSQL with clean text, entities and statements.",
+    )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    db_parser = sub.add_parser("db", help="database management")
+    db_sub = db_parser.add_subparsers(dest="db_command", required=True)
+    db_sub.add_parser("upgrade", help="apply pending schema migrations").set_defaults(func=cmd_db_upgrade)
+    db_sub.add_parser("url", help="print the database URL in use").set_defaults(func=cmd_db_url)
+
+    ingest_parser = sub.add_parser("ingest", help="fetch feeds and store their new articles")
+    ingest_parser.add_argument("--feed", action="append", metavar="URL", help="a feed URL (repeatable)")
+    ingest_parser.add_argument(
+        "--feeds", action="append", metavar="FILE", help="a file with one feed URL a line"
+    )
+    ingest_parser.set_defaults(func=cmd_ingest)
+
+    sub.add_parser("demo", help="serve the bundled sample site on loopback and ingest it").set_defaults(
+        func=cmd_demo
+    )
+
+    st = sub.add_parser("statements", help="print the statements in plain-text articles as JSON lines")
+    st.add_argument("files", nargs="+", metavar="FILE")
+    st.set_defaults(func=cmd_statements)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.debug else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        settings = Settings.from_env()
+        return args.func(settings, args)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        if args.debug:
+            raise
+        from .ingest import RunAborted
+        from .nlp import ModelUnavailable
+
+        known = (UsageError, db.DatabaseUnavailable, RunAborted, ModelUnavailable, ValueError, OSError)
+        prefix = "error" if isinstance(exc, known) else f"unexpected error ({type(exc).__name__})"
+        print(f"newsflow: {prefix}: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

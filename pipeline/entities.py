@@ -1,0 +1,231 @@
+"""Named-entity mentions grouped into one canonical entity per real-world thing.
+
+Pure: a spaCy ``Doc`` in, mentions and in-article clusters out. Linking clusters to the
+``entities`` table across articles happens in ``store``; the rules for which names may be
+merged live here (``entity_key``, ``surname_of``).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from spacy.tokens import Doc, Span
+
+KEPT_LABELS = {"PERSON", "ORG", "GPE", "LOC", "NORP", "FAC"}
+
+# Words that precede a person's name without being part of it.
+TITLES = {
+    "president",
+    "former",
+    "prime",
+    "minister",
+    "foreign",
+    "defence",
+    "defense",
+    "deputy",
+    "vice",
+    "secretary",
+    "general",
+    "chancellor",
+    "spokesman",
+    "spokeswoman",
+    "spokesperson",
+    "senator",
+    "sen",
+    "sen.",
+    "rep",
+    "rep.",
+    "representative",
+    "governor",
+    "gov",
+    "gov.",
+    "mayor",
+    "judge",
+    "justice",
+    "chief",
+    "executive",
+    "ceo",
+    "chairman",
+    "chairwoman",
+    "chair",
+    "director",
+    "king",
+    "queen",
+    "prince",
+    "princess",
+    "pope",
+    "mr",
+    "mr.",
+    "mrs",
+    "mrs.",
+    "ms",
+    "ms.",
+    "dr",
+    "dr.",
+    "sir",
+    "dame",
+    "lord",
+    "lady",
+    "professor",
+    "prof",
+    "prof.",
+    "coach",
+    "captain",
+    "capt",
+    "capt.",
+    "col",
+    "col.",
+    "gen",
+    "gen.",
+    "lt",
+    "lt.",
+    "sgt",
+    "sgt.",
+    "officer",
+    "ambassador",
+    "envoy",
+    "leader",
+    "head",
+    "speaker",
+    "premier",
+    "economy",
+    "finance",
+    "interior",
+    "kremlin",
+    "white",
+    "house",
+    "state",
+    "the",
+    "u.s.",
+    "us",
+    "russian",
+    "american",
+    "british",
+    "chinese",
+    "ukrainian",
+    "french",
+    "german",
+    "incumbent",
+    "acting",
+    "late",
+    "new",
+    "top",
+    "senior",
+    "central",
+    "bank",
+    "governor's",
+}
+_POSSESSIVE = re.compile(r"(?:'s|’s|'|’)$")
+_LEADING_THE = re.compile(r"^(?:the|The|THE)\s+")
+_SPACE = re.compile(r"\s+")
+
+
+@dataclass
+class Cluster:
+    """One real-world entity as seen in one article."""
+
+    id: int
+    label: str
+    name: str
+    aliases: set[str] = field(default_factory=set)
+
+    @property
+    def key(self) -> str:
+        return entity_key(self.name)
+
+
+@dataclass(frozen=True)
+class Mention:
+    start: int
+    end: int
+    text: str
+    label: str
+    cluster: int
+
+
+def entity_key(name: str) -> str:
+    """The normalised form two names must share to be the same entity."""
+    name = _POSSESSIVE.sub("", name.strip())
+    name = _LEADING_THE.sub("", name)
+    return _SPACE.sub(" ", name).casefold().replace("’", "'")
+
+
+def surname_of(name: str) -> str:
+    return entity_key(name).split(" ")[-1] if name.strip() else ""
+
+
+def _display_name(text: str) -> str:
+    if text.isupper() and len(text) > 4:
+        return text.title()
+    return text
+
+
+def _trim(span: Span) -> tuple[int, int] | None:
+    """Token bounds of the name inside an entity span: no titles, articles or possessives."""
+    start, end = span.start, span.end
+    doc = span.doc
+    while end > start and (doc[end - 1].is_punct or doc[end - 1].lower_ in {"'s", "’s", "'"}):
+        end -= 1
+    if span.label_ == "PERSON":
+        while end - start > 1 and doc[start].lower_.strip(".") in TITLES | {t.strip(".") for t in TITLES}:
+            start += 1
+    elif doc[start].lower_ == "the" and end - start > 1:
+        start += 1
+    return (start, end) if end > start else None
+
+
+def find_mentions(doc: Doc) -> tuple[list[Mention], dict[int, Cluster]]:
+    """Entity mentions of ``doc`` and the clusters they belong to.
+
+    Persons: a full name (two tokens or more) heads a cluster; a surname alone joins the
+    cluster of the full name that ends with it. spaCy's small model sometimes labels a
+    surname ORG or GPE; a mention whose text is the surname of a person named in the same
+    article is taken as that person.
+    """
+    raw: list[tuple[int, int, str, str]] = []
+    for ent in doc.ents:
+        if ent.label_ not in KEPT_LABELS:
+            continue
+        bounds = _trim(ent)
+        if bounds is None:
+            continue
+        s, e = bounds
+        span = doc[s:e]
+        text = span.text
+        if not any(ch.isalpha() for ch in text):
+            continue
+        raw.append((span.start_char, span.end_char, text, ent.label_))
+
+    full_names: dict[str, str] = {}  # surname key -> full name key
+    for _s, _e, text, label in raw:
+        if label == "PERSON" and len(text.split()) >= 2:
+            full_names.setdefault(surname_of(text), entity_key(text))
+
+    clusters: dict[tuple[str, str], Cluster] = {}
+    mentions: list[Mention] = []
+
+    def cluster_for(label: str, key: str, name: str) -> Cluster:
+        c = clusters.get((label, key))
+        if c is None:
+            c = clusters[(label, key)] = Cluster(id=len(clusters), label=label, name=name)
+        return c
+
+    # Full names first so a surname seen before its full name still finds it.
+    ordered = sorted(raw, key=lambda r: not (r[3] == "PERSON" and len(r[2].split()) >= 2))
+    resolved: dict[tuple[int, int], Mention] = {}
+    for start, end, text, label in ordered:
+        key = entity_key(text)
+        if key in full_names.values() and label != "PERSON":
+            label = "PERSON"
+        if len(key.split()) == 1 and key in full_names:
+            label = "PERSON"
+            key = full_names[key]
+        name = _display_name(text)
+        cluster = cluster_for(label, key, name)
+        if len(name) > len(cluster.name):
+            cluster.name = name
+        cluster.aliases.add(name)
+        resolved[(start, end)] = Mention(start, end, text, label, cluster.id)
+    mentions = sorted(resolved.values(), key=lambda m: m.start)
+    return mentions, {c.id: c for c in clusters.values()}

@@ -1,0 +1,269 @@
+"""HTTP fetching with hard bounds and an address guard.
+
+Every request: a total deadline (not per read), a streamed body with a size cap and a
+decompression-ratio cap, redirects followed by hand so each hop's address is checked, the
+resolved IP checked and pinned for the connection, no proxy or credentials from the
+environment, and per-host politeness (a minimum delay and a concurrency cap).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
+from urllib.parse import urljoin, urlsplit, urlunsplit
+
+import httpx
+
+from .config import USER_AGENT, Limits
+from .reasons import ItemError
+from .urls import ALLOWED_SCHEMES
+
+TRANSIENT_STATUS = {408, 425, 429, 500, 502, 503, 504}
+
+
+@dataclass
+class Response:
+    url: str
+    status: int
+    headers: dict[str, str]
+    body: bytes
+    not_modified: bool = False
+
+    @property
+    def content_type(self) -> str:
+        return self.headers.get("content-type", "").split(";")[0].strip().lower()
+
+    @property
+    def etag(self) -> str | None:
+        return self.headers.get("etag")
+
+    @property
+    def last_modified(self) -> str | None:
+        return self.headers.get("last-modified")
+
+
+@dataclass
+class AddressGuard:
+    """Refuses URLs whose host resolves to a non-public address (SSRF).
+
+    ``allowed_hosts`` are the hosts of feeds the operator configured: their addresses are
+    trusted even when private, which is how a feed on 127.0.0.1 works for tests and demos.
+    """
+
+    allowed_hosts: set[str] = field(default_factory=set)
+
+    def allow(self, hosts: Iterable[str]) -> None:
+        self.allowed_hosts.update(h.lower() for h in hosts if h)
+
+    def resolve(self, url: str) -> tuple[str, int, list[str]]:
+        """(host, port, addresses) for ``url``, or ``ItemError`` when it must not be fetched."""
+        parts = urlsplit(url)
+        scheme = parts.scheme.lower()
+        if scheme not in ALLOWED_SCHEMES:
+            raise ItemError("bad_url", f"unsupported URL scheme {scheme or '(none)'!r}")
+        host = (parts.hostname or "").lower()
+        if not host:
+            raise ItemError("bad_url", f"URL without a host: {url[:200]}")
+        try:
+            port = parts.port or (443 if scheme == "https" else 80)
+        except ValueError as exc:
+            raise ItemError("bad_url", f"bad port in {url[:200]}") from exc
+        try:
+            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except (socket.gaierror, UnicodeError) as exc:
+            raise ItemError("connection", f"cannot resolve {host}: {exc}", transient=True) from exc
+        addresses = list(dict.fromkeys(info[4][0] for info in infos))
+        if host not in self.allowed_hosts:
+            for address in addresses:
+                if not is_public(address):
+                    raise ItemError(
+                        "blocked_address",
+                        f"{host} resolves to non-public address {address}",
+                    )
+        return host, port, addresses
+
+
+def is_public(address: str) -> bool:
+    ip = ipaddress.ip_address(address.split("%")[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_global and not ip.is_multicast
+
+
+class HostLimiter:
+    """At most ``concurrency`` requests to one host at once, ``min_delay`` s between starts."""
+
+    def __init__(self, min_delay: float, concurrency: int):
+        self.min_delay = min_delay
+        self.concurrency = max(1, concurrency)
+        self._lock = threading.Lock()
+        self._slots: dict[str, threading.Semaphore] = {}
+        self._next_start: dict[str, float] = {}
+
+    def acquire(self, host: str) -> None:
+        with self._lock:
+            slot = self._slots.setdefault(host, threading.Semaphore(self.concurrency))
+        slot.acquire()
+        while True:
+            with self._lock:
+                now = time.monotonic()
+                ready = self._next_start.get(host, 0.0)
+                if now >= ready:
+                    self._next_start[host] = now + self.min_delay
+                    return
+            time.sleep(min(ready - now, 1.0))
+
+    def release(self, host: str) -> None:
+        self._slots[host].release()
+
+    def delay(self, host: str, seconds: float) -> None:
+        """Push the host's next request back (Retry-After)."""
+        with self._lock:
+            self._next_start[host] = max(self._next_start.get(host, 0.0), time.monotonic() + seconds)
+
+
+class Fetcher:
+    """Fetches URLs within ``Limits``; raises ``ItemError`` with a reason code on failure."""
+
+    def __init__(self, limits: Limits, guard: AddressGuard | None = None, user_agent: str = USER_AGENT):
+        self.limits = limits
+        self.guard = guard or AddressGuard()
+        self.limiter = HostLimiter(limits.host_min_delay, limits.host_concurrency)
+        self.client = httpx.Client(
+            trust_env=False,
+            follow_redirects=False,
+            headers={"User-Agent": user_agent, "Accept-Encoding": "gzip, deflate"},
+            timeout=httpx.Timeout(limits.page_timeout, connect=limits.connect_timeout),
+            limits=httpx.Limits(max_connections=64, max_keepalive_connections=16),
+        )
+
+    def close(self) -> None:
+        self.client.close()
+
+    def __enter__(self) -> Fetcher:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def get(
+        self,
+        url: str,
+        *,
+        timeout: float | None = None,
+        etag: str | None = None,
+        last_modified: str | None = None,
+        accept: str = "text/html,application/xhtml+xml;q=0.9,*/*;q=0.5",
+    ) -> Response:
+        deadline = time.monotonic() + (timeout or self.limits.page_timeout)
+        headers = {"Accept": accept}
+        if etag:
+            headers["If-None-Match"] = etag
+        if last_modified:
+            headers["If-Modified-Since"] = last_modified
+        current = url
+        for _hop in range(self.limits.max_redirects + 1):
+            host, port, addresses = self.guard.resolve(current)
+            self.limiter.acquire(host)
+            try:
+                response = self._request(current, host, addresses[0], headers, deadline)
+            finally:
+                self.limiter.release(host)
+            if response.status in (301, 302, 303, 307, 308):
+                location = response.headers.get("location")
+                if not location:
+                    raise ItemError("http_status", f"HTTP {response.status} without Location")
+                current = urljoin(current, location)
+                continue
+            if response.status == 304:
+                response.not_modified = True
+                return response
+            if response.status >= 400:
+                retry_after = _retry_after(response.headers.get("retry-after"))
+                if retry_after:
+                    self.limiter.delay(host, min(retry_after, 3600))
+                transient = response.status in TRANSIENT_STATUS
+                raise ItemError(
+                    "http_status",
+                    f"HTTP {response.status} from {current[:200]}"
+                    + (f" (retry after {retry_after:.0f} s)" if retry_after else ""),
+                    transient=transient,
+                )
+            return response
+        raise ItemError(
+            "too_many_redirects", f"more than {self.limits.max_redirects} redirects from {url[:200]}"
+        )
+
+    def _request(
+        self, url: str, host: str, address: str, headers: dict[str, str], deadline: float
+    ) -> Response:
+        """One HTTP exchange to the pinned ``address``; the Host header and SNI keep ``host``."""
+        parts = urlsplit(url)
+        pinned_host = f"[{address}]" if ":" in address else address
+        netloc = pinned_host + (f":{parts.port}" if parts.port else "")
+        pinned = urlunsplit((parts.scheme, netloc, parts.path or "/", parts.query, ""))
+        request_headers = dict(headers)
+        request_headers["Host"] = parts.netloc.rsplit("@", 1)[-1]
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise ItemError("timeout", f"time limit reached before fetching {url[:200]}")
+        timeout = httpx.Timeout(remaining, connect=min(remaining, self.limits.connect_timeout))
+        extensions = {"sni_hostname": host} if parts.scheme == "https" else {}
+        cap = self.limits.max_body_bytes
+        try:
+            with self.client.stream(
+                "GET", pinned, headers=request_headers, timeout=timeout, extensions=extensions
+            ) as response:
+                chunks: list[bytes] = []
+                size = 0
+                if response.status_code < 300:
+                    declared = response.headers.get("content-length")
+                    if declared and declared.isdigit() and int(declared) > cap:
+                        raise ItemError("too_large", f"Content-Length {declared} exceeds {cap} bytes")
+                    for chunk in response.iter_bytes():
+                        size += len(chunk)
+                        if size > cap:
+                            raise ItemError("too_large", f"body exceeds {cap} bytes")
+                        raw = max(response.num_bytes_downloaded, 1)
+                        if size > 1_000_000 and size / raw > self.limits.max_decompression_ratio:
+                            raise ItemError(
+                                "too_large",
+                                f"decompression ratio above {self.limits.max_decompression_ratio}",
+                            )
+                        if time.monotonic() > deadline:
+                            raise ItemError(
+                                "timeout", f"body of {url[:200]} still arriving at the time limit"
+                            )
+                        chunks.append(chunk)
+                return Response(
+                    url=url,
+                    status=response.status_code,
+                    headers={k.lower(): v for k, v in response.headers.items()},
+                    body=b"".join(chunks),
+                )
+        except httpx.TimeoutException as exc:
+            raise ItemError("timeout", f"timed out fetching {url[:200]}") from exc
+        except httpx.DecodingError as exc:
+            raise ItemError("connection", f"bad content encoding from {url[:200]}: {exc}") from exc
+        except (httpx.TransportError, httpx.StreamError) as exc:
+            raise ItemError(
+                "connection", f"connection failed for {url[:200]}: {type(exc).__name__}: {exc}"
+            ) from exc
+
+
+def _retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())

@@ -1,0 +1,159 @@
+"""Every SQL statement newsflow runs against its own tables, parameterised by name.
+
+Kept in one module so the schema contract (sql/*.sql) and its uses can be read side by side.
+"""
+
+UPSERT_FEED = """
+INSERT INTO feeds (url) VALUES (%(url)s)
+ON CONFLICT (url_key) DO UPDATE SET url = EXCLUDED.url
+RETURNING id, url, etag, last_modified, enabled, status
+"""
+
+FEED_FETCHED = """
+UPDATE feeds SET
+    title = coalesce(%(title)s, title),
+    site_url = coalesce(%(site_url)s, site_url),
+    etag = coalesce(%(etag)s, etag),
+    last_modified = coalesce(%(last_modified)s, last_modified),
+    last_fetched_at = now(),
+    last_success_at = now(),
+    consecutive_failures = 0,
+    status = 'active',
+    last_error_reason = CASE WHEN %(warning)s::text IS NULL THEN NULL ELSE 'feed_malformed' END,
+    last_error = %(warning)s,
+    next_poll_at = now() + make_interval(secs => %(poll_seconds)s)
+WHERE id = %(id)s
+"""
+
+FEED_FAILED = """
+UPDATE feeds SET
+    last_fetched_at = now(),
+    consecutive_failures = consecutive_failures + 1,
+    last_error_reason = %(reason)s,
+    last_error = %(message)s,
+    status = CASE WHEN consecutive_failures + 1 >= %(disable_after)s THEN 'disabled' ELSE 'failing' END,
+    enabled = enabled AND consecutive_failures + 1 < %(disable_after)s,
+    disabled_reason = CASE WHEN consecutive_failures + 1 >= %(disable_after)s
+                           THEN %(reason)s || ': ' || %(message)s ELSE disabled_reason END,
+    next_poll_at = now() + make_interval(secs => %(poll_seconds)s)
+WHERE id = %(id)s
+"""
+
+KNOWN_ITEMS = """
+SELECT item_key, state, transient FROM feed_items
+WHERE feed_id = %(feed_id)s AND item_key = ANY(%(keys)s)
+"""
+
+TOUCH_ITEMS = """
+UPDATE feed_items SET last_seen_at = now()
+WHERE feed_id = %(feed_id)s AND item_key = ANY(%(keys)s)
+"""
+
+ARTICLE_BY_URL = "SELECT id FROM articles WHERE url_key = md5(%(url)s)"
+
+ARTICLE_BY_URL_OR_HASH = """
+SELECT id FROM articles WHERE url_key = md5(%(url)s) OR content_hash = %(content_hash)s
+ORDER BY id LIMIT 1
+"""
+
+INSERT_ARTICLE = """
+INSERT INTO articles (
+    url, feed_id, title, text, published_at, author, language, site_name, description,
+    raw_html, content_type, fetched_at, content_hash, word_count, extractor_version,
+    nlp_version, nlp_skipped, processed_at
+) VALUES (
+    %(url)s, %(feed_id)s, %(title)s, %(text)s, %(published_at)s, %(author)s, %(language)s,
+    %(site_name)s, %(description)s, %(raw_html)s, %(content_type)s, %(fetched_at)s,
+    %(content_hash)s, %(word_count)s, %(extractor_version)s, %(nlp_version)s,
+    %(nlp_skipped)s, now()
+)
+ON CONFLICT DO NOTHING
+RETURNING id
+"""
+
+ENTITY_BY_SURNAME = """
+SELECT id FROM entities
+WHERE label = 'PERSON' AND split_part(key, ' ', -1) = %(surname)s AND key LIKE '%% %%'
+LIMIT 2
+"""
+
+UPSERT_ENTITY = """
+INSERT INTO entities (name, label, key, aliases)
+VALUES (%(name)s, %(label)s, %(key)s, %(aliases)s)
+ON CONFLICT (label, key) DO UPDATE SET
+    aliases = ARRAY(SELECT DISTINCT a FROM unnest(entities.aliases || EXCLUDED.aliases) AS a ORDER BY a)
+RETURNING id
+"""
+
+ADD_ALIASES = """
+UPDATE entities SET
+    aliases = ARRAY(SELECT DISTINCT a FROM unnest(aliases || %(aliases)s::text[]) AS a ORDER BY a)
+WHERE id = %(id)s AND NOT aliases @> %(aliases)s::text[]
+"""
+
+INSERT_MENTION = """
+INSERT INTO entity_mentions (article_id, entity_id, text, label, start, "end")
+VALUES (%(article_id)s, %(entity_id)s, %(text)s, %(label)s, %(start)s, %(end)s)
+ON CONFLICT DO NOTHING
+"""
+
+INSERT_STATEMENT = """
+INSERT INTO statements (
+    article_id, kind, quote, quote_start, quote_end, speaker, speaker_mention,
+    speaker_start, speaker_end, speaker_entity_id, cue, cue_start, cue_end, extractor_version
+) VALUES (
+    %(article_id)s, %(kind)s, %(quote)s, %(quote_start)s, %(quote_end)s, %(speaker)s,
+    %(speaker_mention)s, %(speaker_start)s, %(speaker_end)s, %(speaker_entity_id)s, %(cue)s,
+    %(cue_start)s, %(cue_end)s, %(extractor_version)s
+)
+ON CONFLICT DO NOTHING
+"""
+
+DELETE_DERIVED = """
+WITH m AS (DELETE FROM entity_mentions WHERE article_id = %(article_id)s)
+DELETE FROM statements WHERE article_id = %(article_id)s
+"""
+
+UPSERT_ITEM = """
+INSERT INTO feed_items (
+    feed_id, item_key, guid, url, title, published_at, state, reason, message, transient,
+    article_id
+) VALUES (
+    %(feed_id)s, %(item_key)s, %(guid)s, %(url)s, %(title)s, %(published_at)s, %(state)s,
+    %(reason)s, %(message)s, %(transient)s, %(article_id)s
+)
+ON CONFLICT (feed_id, item_key) DO UPDATE SET
+    url = EXCLUDED.url,
+    title = EXCLUDED.title,
+    published_at = EXCLUDED.published_at,
+    state = EXCLUDED.state,
+    reason = EXCLUDED.reason,
+    message = EXCLUDED.message,
+    transient = EXCLUDED.transient,
+    article_id = EXCLUDED.article_id,
+    attempts = feed_items.attempts + 1,
+    last_seen_at = now(),
+    updated_at = now()
+RETURNING id
+"""
+
+INSERT_RUN_ITEM = """
+INSERT INTO ops.run_items (run_id, item_id, state, reason)
+VALUES (%(run_id)s, %(item_id)s, %(state)s, %(reason)s)
+ON CONFLICT (run_id, item_id) DO UPDATE SET state = EXCLUDED.state, reason = EXCLUDED.reason
+"""
+
+START_RUN = "INSERT INTO ops.runs (kind) VALUES (%(kind)s) RETURNING id"
+
+FINISH_RUN = """
+UPDATE ops.runs SET
+    finished_at = now(), status = %(status)s, feeds = %(feeds)s, seen = %(seen)s,
+    stored = %(stored)s, duplicate = %(duplicate)s, quarantined = %(quarantined)s,
+    unchanged = %(unchanged)s, message = %(message)s
+WHERE id = %(id)s
+"""
+
+RUN_LEDGER = """
+SELECT state, reason, count(*) FROM ops.run_items WHERE run_id = %(run_id)s
+GROUP BY state, reason
+"""

@@ -1,0 +1,692 @@
+"""Who said what: direct, indirect and mixed statements with their speakers.
+
+A pure function of the text and its spaCy parse: no database, no network. The rules:
+
+* Quoted spans come from ``quotes.find_quotes`` (paragraph-spanning quotes are one span).
+* A reporting verb (``SPEECH_VERBS``) outside any quote, with a subject, attributes either
+  the quote its content clause is made of (direct), the clause itself (indirect) or the
+  clause with a quoted fragment in it (mixed). "according to X" works the same way.
+* A quote with no verb in its clause is attributed by the nearest reporting verb beside it
+  in the paragraph; a quote interrupted by its attribution is one statement; a paragraph
+  that is all quote, right after a quote by a speaker, continues that speaker.
+* Speakers resolve to canonical in-article entities: names through entity clusters,
+  pronouns to the last speaker unless a newer person became the subject of the narration,
+  roles ("the spokesman", "the ministry") through titles and appositives seen in the text.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from dataclasses import dataclass
+
+from spacy.tokens import Doc, Token
+
+from .entities import Cluster, Mention
+from .quotes import DOUBLE, Quote, find_quotes
+
+EXTRACTOR_VERSION = "statements-1"
+
+SPEECH_VERBS = {
+    "say",
+    "tell",
+    "add",
+    "state",
+    "write",
+    "post",
+    "tweet",
+    "announce",
+    "claim",
+    "argue",
+    "explain",
+    "note",
+    "warn",
+    "insist",
+    "deny",
+    "confirm",
+    "reply",
+    "respond",
+    "acknowledge",
+    "admit",
+    "complain",
+    "predict",
+    "urge",
+    "suggest",
+    "recall",
+    "declare",
+    "assert",
+    "stress",
+    "emphasise",
+    "emphasize",
+    "maintain",
+    "contend",
+    "allege",
+    "report",
+    "reiterate",
+    "remark",
+    "comment",
+    "continue",
+    "observe",
+    "concede",
+    "caution",
+    "promise",
+    "vow",
+    "pledge",
+    "testify",
+    "retort",
+    "counter",
+    "quip",
+    "joke",
+    "boast",
+    "ask",
+    "answer",
+    "describe",
+    "point",
+    "underline",
+    "highlight",
+    "tout",
+    "signal",
+    "indicate",
+    "reveal",
+    "disclose",
+    "acknowledged",
+    "agree",
+}
+# Verbs that report speech only with a content clause or a quote, never on their own.
+WEAK_VERBS = {"continue", "point", "report", "describe", "signal", "indicate", "agree", "ask"}
+MEDIA_WORDS = {
+    "statement",
+    "interview",
+    "post",
+    "tweet",
+    "telegram",
+    "twitter",
+    "x",
+    "facebook",
+    "instagram",
+    "linkedin",
+    "television",
+    "tv",
+    "radio",
+    "podcast",
+    "video",
+    "letter",
+    "message",
+    "blog",
+    "email",
+    "e-mail",
+    "address",
+    "speech",
+    "op-ed",
+    "column",
+    "truth",
+    "social",
+    "substack",
+    "youtube",
+    "tiktok",
+    "threads",
+    "bluesky",
+    "weibo",
+    "vk",
+}
+ADDRESSEE_VERBS = {"tell", "ask", "inform", "assure", "remind", "warn", "urge"}
+PRONOUNS = {"he": "m", "she": "f", "him": "m", "her": "f", "it": "n", "they": "p"}
+ROLE_PERSON_PRONOUNS = {"he", "she"}
+MIN_UNATTRIBUTED_WORDS = 4
+ATTRIBUTION_WINDOW = 14  # tokens after a quote in which its reporting verb may stand
+
+
+@dataclass(frozen=True)
+class Statement:
+    kind: str
+    quote: str
+    quote_start: int
+    quote_end: int
+    speaker: str | None
+    speaker_mention: str | None
+    speaker_start: int | None
+    speaker_end: int | None
+    speaker_cluster: int | None
+    cue: str | None
+    cue_start: int | None
+    cue_end: int | None
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "kind": self.kind,
+            "quote": self.quote,
+            "quote_start": self.quote_start,
+            "quote_end": self.quote_end,
+            "speaker": self.speaker,
+            "speaker_mention": self.speaker_mention,
+            "speaker_start": self.speaker_start,
+            "speaker_end": self.speaker_end,
+            "cue": self.cue,
+            "cue_start": self.cue_start,
+            "cue_end": self.cue_end,
+        }
+
+
+@dataclass
+class _Attribution:
+    verb: Token
+    subject: Token | None
+
+
+@dataclass
+class _Candidate:
+    kind: str
+    start: int
+    end: int
+    text: str
+    attribution: _Attribution | None
+    anchor: int  # offset used for document order and pronoun resolution
+    inherit_from_previous: bool = False
+
+
+class _Index:
+    """Offset lookups over a document: tokens, quotes, mentions."""
+
+    def __init__(self, doc: Doc, quotes: list[Quote], mentions: list[Mention]):
+        self.doc = doc
+        self.text = doc.text
+        self.token_starts = [t.idx for t in doc]
+        self.quotes = quotes
+        self.quoted: list[tuple[int, int]] = [(q.open_at, q.close_at) for q in quotes]
+        self.mentions = mentions
+        self.mention_starts = [m.start for m in mentions]
+
+    def in_quote(self, offset: int) -> Quote | None:
+        for q in self.quotes:
+            if q.open_at <= offset < q.close_at:
+                for s, e in q.parts:
+                    if s - 1 <= offset <= e:
+                        return q
+        return None
+
+    def mention_at(self, start: int, end: int) -> Mention | None:
+        i = bisect.bisect_right(self.mention_starts, start) - 1
+        for j in (i, i + 1):
+            if 0 <= j < len(self.mentions):
+                m = self.mentions[j]
+                if m.start < end and start < m.end:
+                    return m
+        return None
+
+    def token_at(self, offset: int) -> Token | None:
+        i = bisect.bisect_right(self.token_starts, offset) - 1
+        return self.doc[i] if i >= 0 else None
+
+
+def _is_speech_verb(tok: Token) -> bool:
+    if tok.lemma_.lower() not in SPEECH_VERBS or tok.pos_ not in {"VERB", "AUX"}:
+        return False
+    if tok.lemma_.lower() == "point" and not any(c.dep_ == "prt" for c in tok.children):
+        return False
+    if tok.dep_ in {"amod", "acl"} and tok.tag_ == "VBN":
+        return False  # "the said agreement", "a deal announced on Monday"
+    if tok.dep_ == "xcomp" and tok.head.lemma_.lower() not in SPEECH_VERBS:
+        return False  # "declined to say", "wants to add"
+    if tok.lemma_.lower() != "deny" and any(c.dep_ == "neg" for c in tok.children):
+        return False
+    return not any(c.dep_ == "auxpass" for c in tok.children)
+
+
+def _subject(verb: Token) -> Token | None:
+    """The speaker token of a reporting verb, following participles to their main verb."""
+    seen = 0
+    tok: Token | None = verb
+    while tok is not None and seen < 4:
+        for child in tok.children:
+            if child.dep_ in {"nsubj", "nsubjpass"} and child.pos_ != "SCONJ":
+                return child
+        if tok.dep_ in {"advcl", "conj", "xcomp", "ccomp"} and tok.head is not tok:
+            if tok.dep_ == "ccomp" and tok.head.lemma_.lower() not in SPEECH_VERBS:
+                return None
+            tok = tok.head
+            seen += 1
+            continue
+        break
+    # Inverted attribution: "..., said Peskov."
+    for child in verb.rights:
+        if child.dep_ in {"dobj", "attr", "npadvmod", "appos"} and child.pos_ == "PROPN":
+            return child
+    return None
+
+
+def _content_span(verb: Token, index: _Index) -> tuple[int, int] | None:
+    """Character span of the clause a reporting verb reports, without "that"."""
+    comps = [c for c in verb.children if c.dep_ in {"ccomp", "parataxis"} and c.pos_ != "PUNCT"]
+    if not comps:
+        return None
+    comp = max(comps, key=lambda c: len(list(c.subtree)))
+    left, right = comp.left_edge.i, comp.right_edge.i
+    if comp.i > verb.i:
+        for child in verb.rights:
+            if child.i <= right or child.dep_ not in {"advcl", "prep", "npadvmod", "advmod"}:
+                continue
+            if child.tag_ == "VBG" or _is_speech_verb(child):
+                break
+            right = max(right, child.right_edge.i)
+    doc = verb.doc
+    while left <= right and (
+        doc[left].is_punct or doc[left].lower_ in {"that", "whether"} and doc[left].dep_ == "mark"
+    ):
+        left += 1
+    while right >= left and (doc[right].is_punct or doc[right].is_space):
+        right -= 1
+    if right < left:
+        return None
+    return doc[left].idx, doc[right].idx + len(doc[right].text)
+
+
+def _trim(text: str, start: int, end: int) -> tuple[int, int]:
+    while start < end and (text[start].isspace() or text[start] in DOUBLE or text[start] in "‘’'"):
+        start += 1
+    while end > start and (text[end - 1].isspace() or text[end - 1] in ",;:—–-" + "".join(DOUBLE)):
+        end -= 1
+    return start, end
+
+
+def _cue(verb: Token) -> tuple[int, int]:
+    start = verb.idx
+    end = verb.idx + len(verb.text)
+    lemma = verb.lemma_.lower()
+    for child in verb.rights:
+        if child.dep_ == "prt" and child.i == verb.i + 1:
+            end = child.idx + len(child.text)
+    for child in sorted(verb.rights, key=lambda t: t.i):
+        if (
+            child.dep_ in {"dobj", "dative"}
+            and lemma in ADDRESSEE_VERBS
+            and child.left_edge.idx - end <= 1
+            and child.ent_type_ != "DATE"
+        ):
+            end = child.right_edge.idx + len(child.right_edge.text)
+            continue
+        if child.dep_ == "prep" and child.lower_ in {"on", "in", "via", "through"}:
+            pobj = [c for c in child.children if c.dep_ == "pobj"]
+            if (
+                pobj
+                and child.idx - end <= 1
+                and pobj[0].lower_ in MEDIA_WORDS | {"telegram"}
+                and pobj[0].ent_type_ not in {"DATE", "TIME"}
+            ):
+                end = pobj[0].right_edge.idx + len(pobj[0].right_edge.text)
+                continue
+        if child.i > verb.i + 1 and child.idx > end + 1:
+            break
+    return start, end
+
+
+def _sentence_bounds(tok: Token) -> tuple[int, int]:
+    sent = tok.sent
+    return sent.start_char, sent.end_char
+
+
+class _Resolver:
+    """Turns speaker tokens into (mention span, canonical cluster)."""
+
+    def __init__(self, doc: Doc, index: _Index, clusters: dict[int, Cluster]):
+        self.doc = doc
+        self.index = index
+        self.clusters = clusters
+        self.roles = self._roles()
+
+    def _roles(self) -> dict[str, set[int]]:
+        """Role words ("spokesman", "minister") seen next to each person's name."""
+        roles: dict[str, set[int]] = {}
+        for m in self.index.mentions:
+            if m.label != "PERSON":
+                continue
+            span = self.doc.char_span(m.start, m.end, alignment_mode="expand")
+            if span is None:
+                continue
+            root = span.root
+            words = [t for t in root.children if t.dep_ in {"compound", "amod", "appos"}]
+            words += [t for t in root.head.children if t.dep_ == "appos" and root.dep_ == "appos"]
+            if root.dep_ == "appos":
+                words.append(root.head)
+            for w in words:
+                for t in w.subtree if w.dep_ == "appos" else [w]:
+                    if t.pos_ == "NOUN" or t.pos_ == "PROPN" and t.i < span.start:
+                        roles.setdefault(t.lemma_.lower(), set()).add(m.cluster)
+        return roles
+
+    def mention_span(self, tok: Token) -> tuple[int, int]:
+        m = self.index.mention_at(tok.idx, tok.idx + len(tok.text))
+        if m is not None:
+            return m.start, m.end
+        if tok.pos_ == "PRON":
+            return tok.idx, tok.idx + len(tok.text)
+        left = tok
+        for child in tok.lefts:
+            if child.dep_ in {"det", "compound", "amod", "poss", "nmod", "nummod"}:
+                left = child.left_edge if child.left_edge.i < left.i else left
+                break
+        start = left.idx
+        end = tok.idx + len(tok.text)
+        return start, end
+
+    def named_cluster(self, tok: Token) -> int | None:
+        m = self.index.mention_at(tok.idx, tok.idx + len(tok.text))
+        if m is not None and m.label in {"PERSON", "ORG", "GPE", "NORP"}:
+            return m.cluster
+        if tok.pos_ == "PROPN":
+            key = tok.text.casefold()
+            for c in self.clusters.values():
+                if c.label == "PERSON" and c.name.casefold().split()[-1] == key:
+                    return c.id
+        return None
+
+    def role_cluster(self, tok: Token, before: int) -> int | None:
+        lemma = tok.lemma_.lower()
+        people = self.roles.get(lemma)
+        if people and len(people) == 1:
+            return next(iter(people))
+        # "the ministry said": the organisation most recently named with that word in it.
+        best: tuple[int, int] | None = None
+        for m in self.index.mentions:
+            if m.start >= before:
+                break
+            if m.label == "ORG" and lemma in m.text.casefold().split():
+                best = (m.start, m.cluster)
+        return best[1] if best else None
+
+
+def _candidates(doc: Doc, index: _Index) -> list[_Candidate]:
+    text = doc.text
+    attributed: dict[int, _Attribution] = {}  # quote index -> attribution
+    consumed: set[int] = set()  # quote indexes that are fragments of mixed statements
+    out: list[_Candidate] = []
+    verbs = [t for t in doc if _is_speech_verb(t) and index.in_quote(t.idx) is None]
+
+    for verb in verbs:
+        subject = _subject(verb)
+        span = _content_span(verb, index)
+        if span is None or subject is None:
+            continue
+        start, end = _trim(text, *span)
+        if end <= start:
+            continue
+        inside = [i for i, q in enumerate(index.quotes) if q.start < end and start < q.end]
+        if inside:
+            outside_words = _words_outside(text, start, end, [index.quotes[i] for i in inside])
+            if outside_words < 3:
+                for i in inside:
+                    attributed.setdefault(i, _Attribution(verb, subject))
+                continue
+            consumed.update(inside)
+            kind = "mixed"
+        else:
+            kind = "indirect"
+            if verb.lemma_.lower() in WEAK_VERBS and verb.lemma_.lower() != "ask":
+                kind = "indirect"
+        out.append(
+            _Candidate(kind, start, end, _strip_marks(text[start:end]), _Attribution(verb, subject), verb.idx)
+        )
+
+    for tok in doc:
+        if tok.lower_ == "according" and tok.i + 1 < len(doc) and doc[tok.i + 1].lower_ == "to":
+            if index.in_quote(tok.idx) is not None:
+                continue
+            to = doc[tok.i + 1]
+            pobj = [c for c in to.children if c.dep_ == "pobj"]
+            if not pobj:
+                continue
+            s_start, s_end = _sentence_bounds(tok)
+            phrase_start, phrase_end = tok.left_edge.idx, tok.right_edge.idx + len(tok.right_edge.text)
+            if phrase_start - s_start > 2:
+                start, end = _trim(text, s_start, phrase_start)
+            else:
+                start, end = _trim(text, phrase_end, s_end)
+            end = end - 1 if end > start and text[end - 1] == "." else end
+            if end - start < 10:
+                continue
+            attribution = _Attribution(tok, pobj[0])
+            inside = [i for i, q in enumerate(index.quotes) if q.start < end and start < q.end]
+            consumed.update(inside)
+            kind = "mixed" if inside else "indirect"
+            out.append(_Candidate(kind, start, end, _strip_marks(text[start:end]), attribution, tok.idx))
+
+    verb_by_offset = sorted(verbs, key=lambda v: v.idx)
+    merged_into: dict[int, int] = {}
+    for qi, quote in enumerate(index.quotes):
+        if qi in consumed or qi in merged_into:
+            continue
+        attribution = attributed.get(qi) or _adjacent_attribution(quote, qi, index, verb_by_offset)
+        parts = list(quote.parts)
+        # An interrupted quote: "We are ready," he said, "to talk."
+        if attribution is not None and qi + 1 < len(index.quotes):
+            nxt = index.quotes[qi + 1]
+            between = text[quote.close_at : nxt.open_at]
+            if (
+                "\n" not in between
+                and attribution.verb.idx > quote.close_at
+                and attribution.verb.idx < nxt.open_at
+                and re.fullmatch(r"[^.!?\"“”]*,\s*", between)
+                and text[quote.end - 1 : quote.end + 1].strip()[:1] in {",", ""}
+            ):
+                parts += list(nxt.parts)
+                merged_into[qi + 1] = qi
+        start, end = parts[0][0], parts[-1][1]
+        start, end = _trim(text, start, end)
+        if end <= start:
+            continue
+        body = "\n".join(_strip_edge(text[s:e]) for s, e in parts if text[s:e].strip())
+        body = body.rstrip(",;: ")
+        words = len(body.split())
+        if attribution is None:
+            if words < MIN_UNATTRIBUTED_WORDS:
+                continue
+            inherit = _starts_paragraph(text, quote.open_at)
+            out.append(_Candidate("direct", start, end, body, None, quote.open_at, inherit))
+        else:
+            if words < 2:
+                continue
+            out.append(_Candidate("direct", start, end, body, attribution, quote.open_at))
+    out.sort(key=lambda c: c.start)
+    return _dedupe(out)
+
+
+def _dedupe(cands: list[_Candidate]) -> list[_Candidate]:
+    """Drop a candidate whose span lies inside another one with the same attribution."""
+    keep: list[_Candidate] = []
+    for c in cands:
+        clash = False
+        for k in keep:
+            if c.start < k.end and k.start < c.end:
+                same_verb = (
+                    c.attribution is not None
+                    and k.attribution is not None
+                    and c.attribution.verb.i == k.attribution.verb.i
+                )
+                if same_verb or (c.start >= k.start and c.end <= k.end and c.kind == k.kind):
+                    clash = True
+                    if (c.end - c.start) > (k.end - k.start):
+                        keep[keep.index(k)] = c
+                    break
+        if not clash:
+            keep.append(c)
+    return keep
+
+
+def _words_outside(text: str, start: int, end: int, quotes: list[Quote]) -> int:
+    chars = list(text[start:end])
+    for q in quotes:
+        for s, e in [(q.open_at, q.close_at)]:
+            for i in range(max(s, start), min(e, end)):
+                chars[i - start] = " "
+    return len(re.findall(r"\w+", "".join(chars)))
+
+
+def _strip_marks(s: str) -> str:
+    return re.sub(r"[\"“”„«»]", "", s).strip()
+
+
+def _strip_edge(s: str) -> str:
+    return s.strip().strip("".join(DOUBLE)).strip()
+
+
+def _starts_paragraph(text: str, offset: int) -> bool:
+    return offset == 0 or text[offset - 1] == "\n"
+
+
+def _adjacent_attribution(quote: Quote, qi: int, index: _Index, verbs: list[Token]) -> _Attribution | None:
+    """The reporting verb right after a quote, or right before it, in the same paragraph."""
+    text = index.text
+    para_end = text.find("\n", quote.close_at)
+    para_end = len(text) if para_end < 0 else para_end
+    next_open = index.quotes[qi + 1].open_at if qi + 1 < len(index.quotes) else len(text)
+    limit = min(para_end, next_open)
+    after = [v for v in verbs if quote.close_at <= v.idx < limit]
+    for verb in after:
+        window = index.token_at(quote.close_at)
+        if window is not None and verb.i - window.i > ATTRIBUTION_WINDOW:
+            break
+        if re.search(r"[.!?]\s", text[quote.close_at : verb.idx]):
+            break
+        subject = _subject(verb)
+        if subject is not None:
+            return _Attribution(verb, subject)
+    para_start = text.rfind("\n", 0, quote.open_at) + 1
+    prev_close = index.quotes[qi - 1].close_at if qi > 0 else 0
+    floor = max(para_start, prev_close)
+    before = [v for v in verbs if floor <= v.idx < quote.open_at]
+    for verb in reversed(before):
+        gap = text[verb.idx : quote.open_at]
+        if re.search(r"[.!?]\s", gap):
+            break
+        subject = _subject(verb)
+        if subject is not None:
+            return _Attribution(verb, subject)
+    return None
+
+
+def extract_statements(doc: Doc, mentions: list[Mention], clusters: dict[int, Cluster]) -> list[Statement]:
+    """All statements in ``doc``, speakers resolved to ``clusters`` where possible."""
+    quotes = find_quotes(doc.text)
+    index = _Index(doc, quotes, mentions)
+    resolver = _Resolver(doc, index, clusters)
+    candidates = _candidates(doc, index)
+    content_spans = [(c.start, c.end) for c in candidates] + [(q.open_at, q.close_at) for q in quotes]
+
+    statements: list[Statement] = []
+    last_speaker: dict[str, tuple[int, int]] = {}  # label -> (offset, cluster)
+    previous: Statement | None = None
+    for cand in sorted(candidates, key=lambda c: c.anchor):
+        if cand.attribution is None:
+            speaker = None
+            if cand.inherit_from_previous and previous is not None and previous.kind == "direct":
+                gap = doc.text[previous.quote_end : cand.start]
+                if gap.count("\n") <= 3 and previous.speaker_cluster is not None:
+                    speaker = previous
+            statement = Statement(
+                "direct",
+                cand.text,
+                cand.start,
+                cand.end,
+                speaker.speaker if speaker else None,
+                None,
+                None,
+                None,
+                speaker.speaker_cluster if speaker else None,
+                None,
+                None,
+                None,
+            )
+        else:
+            statement = _attribute(cand, doc, index, resolver, clusters, last_speaker, content_spans)
+        if statement.speaker_cluster is not None:
+            label = clusters[statement.speaker_cluster].label
+            last_speaker[label] = (cand.anchor, statement.speaker_cluster)
+            last_speaker["any"] = (cand.anchor, statement.speaker_cluster)
+        statements.append(statement)
+        previous = statement
+    statements.sort(key=lambda s: s.quote_start)
+    return statements
+
+
+def _attribute(
+    cand: _Candidate,
+    doc: Doc,
+    index: _Index,
+    resolver: _Resolver,
+    clusters: dict[int, Cluster],
+    last_speaker: dict[str, tuple[int, int]],
+    content_spans: list[tuple[int, int]],
+) -> Statement:
+    assert cand.attribution is not None
+    verb, subject = cand.attribution.verb, cand.attribution.subject
+    if verb.lower_ == "according":
+        cue_start, cue_end = verb.idx, doc[verb.i + 1].idx + len(doc[verb.i + 1].text)
+    else:
+        cue_start, cue_end = _cue(verb)
+    cluster: int | None = None
+    mention: tuple[int, int] | None = None
+    if subject is not None:
+        mention = resolver.mention_span(subject)
+        lower = subject.lower_
+        if subject.pos_ == "PRON" or lower in PRONOUNS:
+            cluster = _resolve_pronoun(lower, verb.idx, doc, index, clusters, last_speaker, content_spans)
+        else:
+            cluster = resolver.named_cluster(subject)
+            if cluster is None and subject.pos_ == "NOUN":
+                cluster = resolver.role_cluster(subject, verb.idx)
+    mention_text = doc.text[mention[0] : mention[1]] if mention else None
+    speaker = clusters[cluster].name if cluster is not None else mention_text
+    return Statement(
+        cand.kind,
+        cand.text,
+        cand.start,
+        cand.end,
+        speaker,
+        mention_text,
+        mention[0] if mention else None,
+        mention[1] if mention else None,
+        cluster,
+        doc.text[cue_start:cue_end],
+        cue_start,
+        cue_end,
+    )
+
+
+def _resolve_pronoun(
+    pronoun: str,
+    at: int,
+    doc: Doc,
+    index: _Index,
+    clusters: dict[int, Cluster],
+    last_speaker: dict[str, tuple[int, int]],
+    content_spans: list[tuple[int, int]],
+) -> int | None:
+    """He/she: the last speaker, unless a person became the subject of narration since."""
+    if pronoun in ROLE_PERSON_PRONOUNS:
+        label = "PERSON"
+    elif pronoun == "it":
+        label = "ORG"
+    else:
+        return None
+    since = last_speaker.get(label, (-1, None))
+    for m in reversed(index.mentions):
+        if m.start >= at or m.start <= since[0]:
+            continue
+        if clusters[m.cluster].label != label:
+            continue
+        if any(s <= m.start < e for s, e in content_spans):
+            continue
+        tok = index.token_at(m.start)
+        span = doc.char_span(m.start, m.end, alignment_mode="expand")
+        root = span.root if span is not None else tok
+        if root is not None and root.dep_ in {"nsubj", "nsubjpass"}:
+            return m.cluster
+    if since[1] is not None:
+        return since[1]
+    for m in reversed(index.mentions):
+        if (
+            m.start < at
+            and clusters[m.cluster].label == label
+            and not any(s <= m.start < e for s, e in content_spans)
+        ):
+            return m.cluster
+    return None

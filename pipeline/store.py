@@ -1,0 +1,311 @@
+"""Writes to PostgreSQL: feeds, the item ledger, articles with what was extracted.
+
+One transaction per article with its mentions, statements and ledger row: a failure
+leaves nothing of the article behind, and a rerun finds the item still unprocessed.
+Loads are idempotent: unique keys on canonical URL and content hash, ``ON CONFLICT``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+import psycopg
+
+from . import queries as q
+from .analyse import Analysis
+from .entities import Cluster, entity_key, surname_of
+from .extract import EXTRACTOR_VERSION, Extracted, content_hash
+from .feeds import FeedItem
+
+
+@dataclass(frozen=True)
+class FeedRow:
+    id: int
+    url: str
+    etag: str | None
+    last_modified: str | None
+    enabled: bool
+    status: str
+
+
+@dataclass(frozen=True)
+class Page:
+    """A fetched and extracted article page, ready to store."""
+
+    url: str
+    html: bytes
+    content_type: str
+    fetched_at: datetime
+    extracted: Extracted
+
+
+def register_feed(conn: psycopg.Connection, url: str) -> FeedRow:
+    with conn.transaction():
+        row = conn.execute(q.UPSERT_FEED, {"url": url}).fetchone()
+    assert row is not None
+    return FeedRow(*row)
+
+
+def feed_fetched(
+    conn: psycopg.Connection,
+    feed_id: int,
+    *,
+    title: str | None,
+    site_url: str | None,
+    etag: str | None,
+    last_modified: str | None,
+    warning: str | None,
+    poll_seconds: float,
+) -> None:
+    with conn.transaction():
+        conn.execute(
+            q.FEED_FETCHED,
+            {
+                "id": feed_id,
+                "title": title,
+                "site_url": site_url,
+                "etag": etag,
+                "last_modified": last_modified,
+                "warning": warning,
+                "poll_seconds": poll_seconds,
+            },
+        )
+
+
+def feed_failed(
+    conn: psycopg.Connection,
+    feed_id: int,
+    reason: str,
+    message: str,
+    *,
+    disable_after: int,
+    poll_seconds: float,
+) -> None:
+    with conn.transaction():
+        conn.execute(
+            q.FEED_FAILED,
+            {
+                "id": feed_id,
+                "reason": reason,
+                "message": message[:2000],
+                "disable_after": disable_after,
+                "poll_seconds": poll_seconds,
+            },
+        )
+
+
+def known_items(conn: psycopg.Connection, feed_id: int, keys: list[str]) -> dict[str, tuple[str, bool]]:
+    rows = conn.execute(q.KNOWN_ITEMS, {"feed_id": feed_id, "keys": keys}).fetchall()
+    return {key: (state, transient) for key, state, transient in rows}
+
+
+def touch_items(conn: psycopg.Connection, feed_id: int, keys: list[str]) -> None:
+    if keys:
+        with conn.transaction():
+            conn.execute(q.TOUCH_ITEMS, {"feed_id": feed_id, "keys": keys})
+
+
+def article_for_url(conn: psycopg.Connection, url: str) -> int | None:
+    row = conn.execute(q.ARTICLE_BY_URL, {"url": url}).fetchone()
+    return row[0] if row else None
+
+
+def _record_item(
+    conn: psycopg.Connection,
+    run_id: int,
+    feed_id: int,
+    item: FeedItem,
+    *,
+    state: str,
+    reason: str | None = None,
+    message: str | None = None,
+    transient: bool = False,
+    article_id: int | None = None,
+    url: str | None = None,
+) -> int:
+    row = conn.execute(
+        q.UPSERT_ITEM,
+        {
+            "feed_id": feed_id,
+            "item_key": item.key,
+            "guid": item.guid,
+            "url": url or item.link,
+            "title": item.title,
+            "published_at": item.published_at,
+            "state": state,
+            "reason": reason,
+            "message": message[:2000] if message else None,
+            "transient": transient,
+            "article_id": article_id,
+        },
+    ).fetchone()
+    assert row is not None
+    conn.execute(q.INSERT_RUN_ITEM, {"run_id": run_id, "item_id": row[0], "state": state, "reason": reason})
+    return row[0]
+
+
+def quarantine(
+    conn: psycopg.Connection,
+    run_id: int,
+    feed_id: int,
+    item: FeedItem,
+    reason: str,
+    message: str,
+    transient: bool,
+) -> None:
+    with conn.transaction():
+        _record_item(
+            conn,
+            run_id,
+            feed_id,
+            item,
+            state="quarantined",
+            reason=reason,
+            message=message,
+            transient=transient,
+        )
+
+
+def mark_duplicate(
+    conn: psycopg.Connection,
+    run_id: int,
+    feed_id: int,
+    item: FeedItem,
+    article_id: int,
+    url: str | None = None,
+) -> None:
+    with conn.transaction():
+        _record_item(conn, run_id, feed_id, item, state="duplicate", article_id=article_id, url=url)
+
+
+def _entity_ids(conn: psycopg.Connection, clusters: Iterable[Cluster]) -> dict[int, int]:
+    """Link in-article clusters to canonical ``entities`` rows, creating them as needed.
+
+    A surname seen alone (no full name in its article) joins an existing person only when
+    exactly one known person has that surname; otherwise it stays its own entity rather
+    than merging two people blindly.
+    """
+    ids: dict[int, int] = {}
+    for cluster in sorted(clusters, key=lambda c: c.id):
+        key = entity_key(cluster.name)
+        aliases = sorted(cluster.aliases | {cluster.name})
+        if cluster.label == "PERSON" and " " not in key:
+            rows = conn.execute(q.ENTITY_BY_SURNAME, {"surname": surname_of(key)}).fetchall()
+            if len(rows) == 1:
+                ids[cluster.id] = rows[0][0]
+                conn.execute(q.ADD_ALIASES, {"id": rows[0][0], "aliases": aliases})
+                continue
+        row = conn.execute(
+            q.UPSERT_ENTITY,
+            {"name": cluster.name, "label": cluster.label, "key": key, "aliases": aliases},
+        ).fetchone()
+        assert row is not None
+        ids[cluster.id] = row[0]
+    return ids
+
+
+def write_analysis(conn: psycopg.Connection, article_id: int, analysis: Analysis) -> None:
+    """Replace an article's derived rows (mentions, statements) with ``analysis``."""
+    conn.execute(q.DELETE_DERIVED, {"article_id": article_id})
+    entity_ids = _entity_ids(conn, analysis.clusters.values())
+    with conn.cursor() as cur:
+        cur.executemany(
+            q.INSERT_MENTION,
+            [
+                {
+                    "article_id": article_id,
+                    "entity_id": entity_ids[m.cluster],
+                    "text": m.text,
+                    "label": analysis.clusters[m.cluster].label,
+                    "start": m.start,
+                    "end": m.end,
+                }
+                for m in analysis.mentions
+            ],
+        )
+        cur.executemany(
+            q.INSERT_STATEMENT,
+            [
+                {
+                    **s.as_dict(),
+                    "article_id": article_id,
+                    "speaker_entity_id": entity_ids.get(s.speaker_cluster)
+                    if s.speaker_cluster is not None
+                    else None,
+                    "extractor_version": analysis.version,
+                }
+                for s in analysis.statements
+            ],
+        )
+
+
+def store_article(
+    conn: psycopg.Connection,
+    run_id: int,
+    feed_id: int,
+    item: FeedItem,
+    page: Page,
+    analysis: Analysis,
+    published_at: datetime | None,
+) -> tuple[str, int]:
+    """Store one article with everything derived from it, atomically.
+
+    Returns ("stored", id) or ("duplicate", id of the article it duplicates).
+    """
+    ex = page.extracted
+    digest = content_hash(ex.text)
+    with conn.transaction():
+        row = conn.execute(
+            q.INSERT_ARTICLE,
+            {
+                "url": page.url,
+                "feed_id": feed_id,
+                "title": ex.title,
+                "text": ex.text,
+                "published_at": published_at,
+                "author": ex.author,
+                "language": ex.language,
+                "site_name": ex.site_name,
+                "description": ex.description,
+                "raw_html": page.html,
+                "content_type": page.content_type,
+                "fetched_at": page.fetched_at,
+                "content_hash": digest,
+                "word_count": len(ex.text.split()),
+                "extractor_version": EXTRACTOR_VERSION,
+                "nlp_version": None if analysis.skipped else analysis.version,
+                "nlp_skipped": analysis.skipped,
+            },
+        ).fetchone()
+        if row is None:
+            existing = conn.execute(
+                q.ARTICLE_BY_URL_OR_HASH, {"url": page.url, "content_hash": digest}
+            ).fetchone()
+            assert existing is not None, "conflict without a conflicting row"
+            _record_item(conn, run_id, feed_id, item, state="duplicate", article_id=existing[0], url=page.url)
+            return "duplicate", existing[0]
+        article_id = row[0]
+        write_analysis(conn, article_id, analysis)
+        _record_item(conn, run_id, feed_id, item, state="stored", article_id=article_id, url=page.url)
+    return "stored", article_id
+
+
+def start_run(conn: psycopg.Connection, kind: str) -> int:
+    with conn.transaction():
+        row = conn.execute(q.START_RUN, {"kind": kind}).fetchone()
+    assert row is not None
+    return row[0]
+
+
+def finish_run(
+    conn: psycopg.Connection, run_id: int, *, status: str, counts: dict[str, int], message: str | None
+) -> None:
+    with conn.transaction():
+        conn.execute(q.FINISH_RUN, {"id": run_id, "status": status, "message": message, **counts})
+
+
+def run_ledger(conn: psycopg.Connection, run_id: int) -> dict[tuple[str, str | None], int]:
+    rows = conn.execute(q.RUN_LEDGER, {"run_id": run_id}).fetchall()
+    return {(state, reason): n for state, reason, n in rows}
