@@ -18,8 +18,14 @@ CHROME_MARKERS = [
 ]
 
 
-def news_page(title: str, paragraphs: Sequence[str], *, standfirst: str | None = None,
-              published: str | None = None, author: str = "Staff reporter") -> str:
+def news_page(
+    title: str,
+    paragraphs: Sequence[str],
+    *,
+    standfirst: str | None = None,
+    published: str | None = None,
+    author: str = "Staff reporter",
+) -> str:
     """An article page with navigation, ads, related links, a newsletter box and a footer."""
     body = "\n".join(f"<p>{html.escape(p, quote=False)}</p>" for p in paragraphs)
     meta = f'<meta property="article:published_time" content="{published}">' if published else ""

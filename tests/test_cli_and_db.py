@@ -46,8 +46,19 @@ def test_statements_command_prints_json_lines(tmp_path, seed_text, capsys):
     assert main(["statements", str(article), str(empty)]) == 0
     records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert records and {r["file"] for r in records} == {str(article)}
-    fields = {"file", "kind", "quote", "quote_start", "quote_end", "speaker", "speaker_start",
-              "speaker_end", "cue", "cue_start", "cue_end"}
+    fields = {
+        "file",
+        "kind",
+        "quote",
+        "quote_start",
+        "quote_end",
+        "speaker",
+        "speaker_start",
+        "speaker_end",
+        "cue",
+        "cue_start",
+        "cue_end",
+    }
     for r in records:
         assert fields <= r.keys()
         assert seed_text[r["cue_start"] : r["cue_end"]] == r["cue"]
@@ -72,8 +83,12 @@ def test_blocked_link_is_quarantined_and_never_fetched(settings, conn, site):
 
     feed = site.add(
         "/feed.xml",
-        rss([FeedEntry("internal", "http://127.0.0.2:9/admin", guid="x"),
-             FeedEntry("metadata", "http://169.254.169.254/latest/", guid="y")]),
+        rss(
+            [
+                FeedEntry("internal", "http://127.0.0.2:9/admin", guid="x"),
+                FeedEntry("metadata", "http://169.254.169.254/latest/", guid="y"),
+            ]
+        ),
         "application/rss+xml",
     )
     summary = ingest(settings, [feed])
@@ -92,7 +107,11 @@ def test_main_command_on_the_embedded_database(tmp_path):
     assert "schema version" in result.stdout
     assert (Path(env["NEWSFLOW_HOME"]) / "pgdata" / "PG_VERSION").exists()
     url = subprocess.run(
-        [sys.executable, "-m", "pipeline.cli", "db", "url"], env=env, capture_output=True, text=True, timeout=300
+        [sys.executable, "-m", "pipeline.cli", "db", "url"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     ).stdout.strip()
     assert url.startswith("postgresql://")
 
@@ -111,15 +130,21 @@ def test_feed_failure_is_recorded_and_the_run_goes_on(settings, conn, site):
 def test_same_article_under_two_urls_is_one_article(settings, conn, site):
     from .pages import FeedEntry, news_page, rss
 
-    paras = [f"Paragraph {i} of a story about the harbour, the council and the port authority." for i in range(8)]
+    paras = [
+        f"Paragraph {i} of a story about the harbour, the council and the port authority." for i in range(8)
+    ]
     page = news_page("Harbour story", paras)
     site.add("/a", page)
     site.add("/amp/a", page)
     feed = site.add(
         "/f.xml",
-        rss([FeedEntry("one", site.url("/a?utm_source=x"), guid="1"),
-             FeedEntry("two", site.url("/a"), guid="2"),
-             FeedEntry("amp", site.url("/amp/a"), guid="3")]),
+        rss(
+            [
+                FeedEntry("one", site.url("/a?utm_source=x"), guid="1"),
+                FeedEntry("two", site.url("/a"), guid="2"),
+                FeedEntry("amp", site.url("/amp/a"), guid="3"),
+            ]
+        ),
         "application/rss+xml",
     )
     summary = ingest(settings, [feed])
@@ -136,8 +161,11 @@ def test_psycopg_sees_no_partial_rows_after_a_failed_store(settings, conn, site,
     feed = serve_demo_site(site)
 
     def broken(conn_, article_id, analysis):
-        conn_.execute("INSERT INTO statements (article_id, kind, quote, quote_start, quote_end, "
-                      "extractor_version) VALUES (%s, 'bogus', 'x', 0, 1, 'v')", (article_id,))
+        conn_.execute(
+            "INSERT INTO statements (article_id, kind, quote, quote_start, quote_end, "
+            "extractor_version) VALUES (%s, 'bogus', 'x', 0, 1, 'v')",
+            (article_id,),
+        )
 
     monkeypatch.setattr(store, "write_analysis", broken)
     summary = ingest(settings, [feed])

@@ -19,10 +19,18 @@ def seed_feed(site, seed_text) -> str:
     site.add("/world/kremlin-us-midterms", page)
     feed = rss(
         [
-            FeedEntry(title, site.url("/world/kremlin-us-midterms?utm_source=rss&utm_medium=feed"),
-                      "Wed, 09 Nov 2022 11:32:00 GMT", "seed-1"),
-            FeedEntry("A story that is gone", site.url("/world/removed-story"),
-                      "Wed, 09 Nov 2022 12:00:00 GMT", "gone-1"),
+            FeedEntry(
+                title,
+                site.url("/world/kremlin-us-midterms?utm_source=rss&utm_medium=feed"),
+                "Wed, 09 Nov 2022 11:32:00 GMT",
+                "seed-1",
+            ),
+            FeedEntry(
+                "A story that is gone",
+                site.url("/world/removed-story"),
+                "Wed, 09 Nov 2022 12:00:00 GMT",
+                "gone-1",
+            ),
         ],
         link=site.base,
     )

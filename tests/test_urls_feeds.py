@@ -12,7 +12,9 @@ def test_canonical_url_drops_tracking_and_fragment():
     assert canonical_url(url) == "http://example.com/news/story?id=7"
 
 
-@pytest.mark.parametrize("url", ["javascript:alert(1)", "file:///etc/passwd", "ftp://x.org/a", "http:///nohost"])
+@pytest.mark.parametrize(
+    "url", ["javascript:alert(1)", "file:///etc/passwd", "ftp://x.org/a", "http:///nohost"]
+)
 def test_canonical_url_refuses_non_http(url):
     with pytest.raises(BadURL):
         canonical_url(url)
