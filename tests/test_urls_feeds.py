@@ -21,7 +21,8 @@ def test_canonical_url_refuses_non_http(url):
 
 
 RSS = b"""<?xml version="1.0"?><rss version="2.0"><channel><title>T</title><link>http://site.test/</link>
-<item><title>A</title><link>/a?utm_campaign=x</link><guid>g1</guid><pubDate>Wed, 09 Nov 2022 11:32:00 GMT</pubDate></item>
+<item><title>A</title><link>/a?utm_campaign=x</link><guid>g1</guid>
+<pubDate>Wed, 09 Nov 2022 11:32:00 GMT</pubDate></item>
 <item><title>A again</title><link>/a</link><guid>g1</guid></item>
 <item><title>No link</title></item>
 <item><title>Bad</title><link>javascript:void(0)</link></item>
