@@ -332,6 +332,7 @@ class _Resolver:
         self.index = index
         self.clusters = clusters
         self.roles = self._roles()
+        self.new_mentions: list[Mention] = []
 
     def _roles(self) -> dict[str, set[int]]:
         """Role words ("spokesman", "minister") seen next to each person's name."""
@@ -372,12 +373,25 @@ class _Resolver:
         m = self.index.mention_at(tok.idx, tok.idx + len(tok.text))
         if m is not None and m.label in {"PERSON", "ORG", "GPE", "NORP"}:
             return m.cluster
-        if tok.pos_ == "PROPN":
-            key = tok.text.casefold()
-            for c in self.clusters.values():
-                if c.label == "PERSON" and c.name.casefold().split()[-1] == key:
-                    return c.id
-        return None
+        if tok.pos_ != "PROPN":
+            return None
+        key = tok.text.casefold()
+        matches = [c for c in self.clusters.values() if c.name.casefold().split()[-1] == key]
+        matches.sort(key=lambda c: (c.label != "PERSON", -len(c.name)))
+        if matches:
+            return matches[0].id
+        return self._new_speaker(tok)
+
+    def _new_speaker(self, tok: Token) -> int:
+        """A named speaker the entity recogniser missed becomes an entity of its own."""
+        start = tok
+        while start.i > 0 and start.nbor(-1).pos_ == "PROPN" and start.nbor(-1).dep_ == "compound":
+            start = start.nbor(-1)
+        name = self.doc.text[start.idx : tok.idx + len(tok.text)]
+        cluster = Cluster(id=max(self.clusters, default=-1) + 1, label="PERSON", name=name, aliases={name})
+        self.clusters[cluster.id] = cluster
+        self.new_mentions.append(Mention(start.idx, tok.idx + len(tok.text), name, "PERSON", cluster.id))
+        return cluster.id
 
     def role_cluster(self, tok: Token, before: int) -> int | None:
         lemma = tok.lemma_.lower()
@@ -422,9 +436,7 @@ def _candidates(doc: Doc, index: _Index) -> list[_Candidate]:
             kind = "indirect"
             if verb.lemma_.lower() in WEAK_VERBS and verb.lemma_.lower() != "ask":
                 kind = "indirect"
-        out.append(
-            _Candidate(kind, start, end, _strip_marks(text[start:end]), _Attribution(verb, subject), verb.idx)
-        )
+        out.append(_Candidate(kind, start, end, _strip_marks(text[start:end]), _Attribution(verb, subject), verb.idx))
 
     for tok in doc:
         if tok.lower_ == "according" and tok.i + 1 < len(doc) and doc[tok.i + 1].lower_ == "to":
@@ -456,16 +468,16 @@ def _candidates(doc: Doc, index: _Index) -> list[_Candidate]:
             continue
         attribution = attributed.get(qi) or _adjacent_attribution(quote, qi, index, verb_by_offset)
         parts = list(quote.parts)
-        # An interrupted quote: "We are ready," he said, "to talk."
+        # An interrupted quote: "We are ready," he said, "to talk." / "..." he said. "..."
         if attribution is not None and qi + 1 < len(index.quotes):
             nxt = index.quotes[qi + 1]
             between = text[quote.close_at : nxt.open_at]
             if (
                 "\n" not in between
-                and attribution.verb.idx > quote.close_at
-                and attribution.verb.idx < nxt.open_at
-                and re.fullmatch(r"[^.!?\"“”]*,\s*", between)
-                and text[quote.end - 1 : quote.end + 1].strip()[:1] in {",", ""}
+                and quote.close_at < attribution.verb.idx < nxt.open_at
+                and len(between.split()) <= 15
+                and (qi + 1) not in attributed
+                and not _has_own_attribution(nxt, qi + 1, index, verbs, attribution)
             ):
                 parts += list(nxt.parts)
                 merged_into[qi + 1] = qi
@@ -487,6 +499,12 @@ def _candidates(doc: Doc, index: _Index) -> list[_Candidate]:
             out.append(_Candidate("direct", start, end, body, attribution, quote.open_at))
     out.sort(key=lambda c: c.start)
     return _dedupe(out)
+
+
+def _has_own_attribution(quote: Quote, qi: int, index: _Index, verbs: list[Token], previous: _Attribution) -> bool:
+    """Whether the quote after an attribution has a reporting verb of its own after it."""
+    found = _adjacent_attribution(quote, qi, index, verbs)
+    return found is not None and found.verb.i != previous.verb.i
 
 
 def _dedupe(cands: list[_Candidate]) -> list[_Candidate]:
@@ -564,7 +582,11 @@ def _adjacent_attribution(quote: Quote, qi: int, index: _Index, verbs: list[Toke
 
 
 def extract_statements(doc: Doc, mentions: list[Mention], clusters: dict[int, Cluster]) -> list[Statement]:
-    """All statements in ``doc``, speakers resolved to ``clusters`` where possible."""
+    """All statements in ``doc``, speakers resolved to ``clusters`` where possible.
+
+    A named speaker the entity recogniser missed is added to ``clusters`` and ``mentions``
+    (both are updated in place) so every named speaker is an entity.
+    """
     quotes = find_quotes(doc.text)
     index = _Index(doc, quotes, mentions)
     resolver = _Resolver(doc, index, clusters)
@@ -577,9 +599,11 @@ def extract_statements(doc: Doc, mentions: list[Mention], clusters: dict[int, Cl
     for cand in sorted(candidates, key=lambda c: c.anchor):
         if cand.attribution is None:
             speaker = None
-            if cand.inherit_from_previous and previous is not None and previous.kind == "direct":
+            if previous is not None and previous.speaker_cluster is not None:
                 gap = doc.text[previous.quote_end : cand.start]
-                if gap.count("\n") <= 3 and previous.speaker_cluster is not None:
+                same_paragraph = "\n" not in gap
+                follows_quote = cand.inherit_from_previous and previous.kind == "direct" and gap.count("\n") <= 3
+                if same_paragraph or follows_quote:
                     speaker = previous
             statement = Statement(
                 "direct",
@@ -604,6 +628,9 @@ def extract_statements(doc: Doc, mentions: list[Mention], clusters: dict[int, Cl
         statements.append(statement)
         previous = statement
     statements.sort(key=lambda s: s.quote_start)
+    if resolver.new_mentions:
+        mentions.extend(resolver.new_mentions)
+        mentions.sort(key=lambda m: m.start)
     return statements
 
 
@@ -683,10 +710,6 @@ def _resolve_pronoun(
     if since[1] is not None:
         return since[1]
     for m in reversed(index.mentions):
-        if (
-            m.start < at
-            and clusters[m.cluster].label == label
-            and not any(s <= m.start < e for s, e in content_spans)
-        ):
+        if m.start < at and clusters[m.cluster].label == label and not any(s <= m.start < e for s, e in content_spans):
             return m.cluster
     return None
