@@ -130,6 +130,7 @@ MEDIA_WORDS = {
     "vk",
 }
 ADDRESSEE_VERBS = {"tell", "ask", "inform", "assure", "remind", "warn", "urge"}
+NOT_SPEAKERS = {"DATE", "TIME", "CARDINAL", "ORDINAL", "MONEY", "PERCENT", "QUANTITY", "EVENT", "LAW", "WORK_OF_ART"}
 PRONOUNS = {"he": "m", "she": "f", "him": "m", "her": "f", "it": "n", "they": "p"}
 ROLE_PERSON_PRONOUNS = {"he", "she"}
 MIN_UNATTRIBUTED_WORDS = 4
@@ -249,7 +250,7 @@ def _subject(verb: Token) -> Token | None:
         break
     # Inverted attribution: "..., said Peskov."
     for child in verb.rights:
-        if child.dep_ in {"dobj", "attr", "npadvmod", "appos"} and child.pos_ == "PROPN":
+        if child.dep_ in {"dobj", "attr", "appos"} and child.pos_ == "PROPN" and child.ent_type_ not in NOT_SPEAKERS:
             return child
     return None
 
@@ -373,7 +374,7 @@ class _Resolver:
         m = self.index.mention_at(tok.idx, tok.idx + len(tok.text))
         if m is not None and m.label in {"PERSON", "ORG", "GPE", "NORP"}:
             return m.cluster
-        if tok.pos_ != "PROPN":
+        if tok.pos_ != "PROPN" or tok.ent_type_ in NOT_SPEAKERS:
             return None
         key = tok.text.casefold()
         matches = [c for c in self.clusters.values() if c.name.casefold().split()[-1] == key]

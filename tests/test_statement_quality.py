@@ -1,0 +1,61 @@
+"""Statement extraction on the hand-annotated development set, and on bad input.
+
+The floors guard against regressions; benchmarks/eval_statements.py prints the figures.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pipeline.analyse import analyse_doc
+from pipeline.evaluation import evaluate, from_statements, load_cases
+
+from .conftest import AEB_DIR
+
+CASES = Path(__file__).parent / "cases" / "statements"
+
+
+@pytest.mark.skipif(not (AEB_DIR / "ground-truth.json").exists(), reason="AEB data not present")
+def test_development_set_floors(nlp):
+    cases = load_cases(CASES, AEB_DIR)
+    assert len(cases) >= 40
+
+    def run(text: str):
+        analysis = analyse_doc(nlp(text))
+        return from_statements(analysis.statements), None
+
+    scores = evaluate(cases, run)
+    _p, _r, f1 = scores.prf(scores.matched_overlap)
+    assert f1 >= 0.85
+    assert scores.speaker_accuracy >= 0.75
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "A plain report with no quotes in it at all. The council met on Monday.",
+        '" " “ ” " "',
+        'He said "this never closes and goes on and on\nNext paragraph without marks.',
+        "Die Regierung sagte am Montag, dass sie die Steuern nicht erhöhen werde.",
+        "Headline only",
+        "",
+    ],
+)
+def test_bad_input_invents_nothing(nlp, text):
+    analysis = analyse_doc(nlp(text))
+    for s in analysis.statements:
+        assert 0 <= s.quote_start <= s.quote_end <= len(text)
+    if "quotes" in text or text.strip(' "“”') == "" or text == "Headline only":
+        assert analysis.statements == []
+
+
+def test_giant_single_paragraph_is_bounded(nlp):
+    from pipeline.nlp import clip_text
+
+    text = ("The minister said the budget was fine and the talks went on. " * 2000)[:100_000]
+    clipped = clip_text(text * 2, 100_000)
+    assert len(clipped) <= 100_000
+    analysis = analyse_doc(nlp(clipped))
+    assert all(s.quote_end <= len(clipped) for s in analysis.statements)
