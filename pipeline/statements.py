@@ -129,6 +129,36 @@ MEDIA_WORDS = {
     "weibo",
     "vk",
 }
+# Verbs whose object (with the prepositions named) is the reported content.
+OBJECT_CONTENT_VERBS: dict[str, set[str]] = {
+    "accuse": {"of"},
+    "urge": set(),
+    "ask": set(),
+    "call": {"for", "on"},
+    "deny": set(),
+    "claim": set(),
+    "predict": set(),
+    "announce": set(),
+    "report": set(),
+    "demand": set(),
+    "dismiss": {"as"},
+    "describe": {"as"},
+    "criticize": {"for"},
+    "criticise": {"for"},
+    "slam": {"as", "for"},
+    "blast": {"as", "for"},
+    "denounce": {"as"},
+    "warn": {"of", "against"},
+    "promise": set(),
+    "pledge": set(),
+    "vow": set(),
+    "propose": set(),
+    "recommend": set(),
+    "request": set(),
+    "confirm": set(),
+    "acknowledge": set(),
+    "admit": set(),
+}
 ADDRESSEE_VERBS = {"tell", "ask", "inform", "assure", "remind", "warn", "urge"}
 NOT_SPEAKERS = {"DATE", "TIME", "CARDINAL", "ORDINAL", "MONEY", "PERCENT", "QUANTITY", "EVENT", "LAW", "WORK_OF_ART"}
 PRONOUNS = {"he": "m", "she": "f", "him": "m", "her": "f", "it": "n", "they": "p"}
@@ -259,7 +289,7 @@ def _content_span(verb: Token, index: _Index) -> tuple[int, int] | None:
     """Character span of the clause a reporting verb reports, without "that"."""
     comps = [c for c in verb.children if c.dep_ in {"ccomp", "parataxis"} and c.pos_ != "PUNCT"]
     if not comps:
-        return None
+        return _object_span(verb)
     comp = max(comps, key=lambda c: len(list(c.subtree)))
     left, right = comp.left_edge.i, comp.right_edge.i
     if comp.i > verb.i:
@@ -277,6 +307,31 @@ def _content_span(verb: Token, index: _Index) -> tuple[int, int] | None:
     while right >= left and (doc[right].is_punct or doc[right].is_space):
         right -= 1
     if right < left:
+        return None
+    return doc[left].idx, doc[right].idx + len(doc[right].text)
+
+
+def _object_span(verb: Token) -> tuple[int, int] | None:
+    """Reported content given as an object: "accused X of Y", "urged X to Y", "denied Z".
+
+    Only for verbs whose object carries the content (``OBJECT_CONTENT_VERBS``); an object
+    that is a bare pronoun or a single word says nothing and makes no statement.
+    """
+    lemma = verb.lemma_.lower()
+    if lemma not in OBJECT_CONTENT_VERBS:
+        return None
+    parts = [c for c in verb.rights if c.dep_ in {"dobj", "xcomp", "oprd"}]
+    parts += [c for c in verb.rights if c.dep_ == "prep" and c.lower_ in OBJECT_CONTENT_VERBS[lemma]]
+    if not parts:
+        return None
+    if lemma in {"urge", "ask", "call"} and not any(p.dep_ in {"xcomp", "oprd", "prep"} for p in parts):
+        return None
+    left = min(p.left_edge.i for p in parts)
+    right = max(p.right_edge.i for p in parts)
+    doc = verb.doc
+    while right >= left and (doc[right].is_punct or doc[right].is_space):
+        right -= 1
+    if right - left < 2 or any(doc[i].is_space and "\n" in doc[i].text for i in range(left, right)):
         return None
     return doc[left].idx, doc[right].idx + len(doc[right].text)
 
