@@ -122,6 +122,88 @@ def cmd_statements(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+# Analysts' commands (docs/analysts.md): read-only, they never apply migrations.
+
+
+def _since(value: str):
+    from .analyst import parse_since
+
+    try:
+        return parse_since(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
+def _positive(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"not a positive whole number: {value!r}")
+    return number
+
+
+def _analyst_connection(settings: Settings):
+    from .analyst import SchemaMissing, ensure_schema
+
+    conn = db.connect(db.database_url(settings))
+    try:
+        ensure_schema(conn)
+    except SchemaMissing as exc:
+        conn.close()
+        raise UsageError(str(exc)) from exc
+    return conn
+
+
+def cmd_search(settings: Settings, args: argparse.Namespace) -> int:
+    from .analyst import hits_table, search
+
+    with _analyst_connection(settings) as conn:
+        hits = search(conn, args.text, speaker=args.speaker, since=args.since, limit=args.limit)
+    print(hits_table(hits))
+    return 0
+
+
+def cmd_quotes(settings: Settings, args: argparse.Namespace) -> int:
+    from .analyst import quotes, quotes_table
+
+    with _analyst_connection(settings) as conn:
+        found = quotes(conn, args.speaker, since=args.since, limit=args.limit)
+    print(quotes_table(found))
+    return 0
+
+
+def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
+    from .report import build_report
+
+    with _analyst_connection(settings) as conn:
+        index = build_report(conn, Path(args.out), args.since)
+    print(f"report written to {index}")
+    return 0
+
+
+def _add_analyst_commands(sub) -> None:
+    since_help = "only articles dated from then on: YYYY-MM-DD (UTC), an ISO timestamp, or 7d / 2w ago"
+    search_parser = sub.add_parser("search", help="full-text search of quotes and article text")
+    search_parser.add_argument("text", help='words to find; "a phrase", or, -word work as in web search')
+    search_parser.add_argument("--speaker", metavar="NAME", help="only quotes by speakers whose name contains NAME")
+    search_parser.add_argument("--since", type=_since, metavar="DATE", help=since_help)
+    search_parser.add_argument("--limit", type=_positive, default=20, help="most quotes and most articles shown")
+    search_parser.set_defaults(func=cmd_search)
+
+    quotes_parser = sub.add_parser("quotes", help="what a speaker said, newest first")
+    quotes_parser.add_argument("--speaker", required=True, metavar="NAME", help="a name or part of one")
+    quotes_parser.add_argument("--since", type=_since, metavar="DATE", help=since_help)
+    quotes_parser.add_argument("--limit", type=_positive, default=50, help="most statements shown")
+    quotes_parser.set_defaults(func=cmd_quotes)
+
+    report_parser = sub.add_parser("report", help="write an HTML report with plots to a directory")
+    report_parser.add_argument("--since", type=_since, metavar="DATE", help=since_help + " (default: all)")
+    report_parser.add_argument("--out", required=True, metavar="DIR", help="directory for index.html and PNGs")
+    report_parser.set_defaults(func=cmd_report)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="newsflow",
@@ -149,6 +231,7 @@ def build_parser() -> argparse.ArgumentParser:
     st = sub.add_parser("statements", help="print the statements in plain-text articles as JSON lines")
     st.add_argument("files", nargs="+", metavar="FILE")
     st.set_defaults(func=cmd_statements)
+    _add_analyst_commands(sub)
     return parser
 
 
