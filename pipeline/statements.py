@@ -129,6 +129,120 @@ MEDIA_WORDS = {
     "weibo",
     "vk",
 }
+DEFINITE = {"the", "this", "that"}
+ORG_NOUNS = {
+    "company",
+    "group",
+    "firm",
+    "agency",
+    "utility",
+    "organisation",
+    "organization",
+    "ministry",
+    "department",
+    "office",
+    "government",
+    "campaign",
+    "union",
+    "club",
+    "team",
+    "bank",
+    "coalition",
+    "committee",
+    "network",
+    "label",
+    "studio",
+    "retailer",
+    "council",
+    "party",
+    "board",
+    "airline",
+    "administration",
+    "military",
+    "army",
+    "police",
+    "embassy",
+    "court",
+    "commission",
+    "authority",
+    "regulator",
+    "university",
+    "school",
+    "hospital",
+    "charity",
+    "foundation",
+    "association",
+    "corporation",
+    "business",
+    "operator",
+    "manufacturer",
+    "carrier",
+    "lab",
+    "laboratory",
+    "prosecutor",
+    "management",
+    "league",
+    "federation",
+    "service",
+}
+PERSON_ROLE_NOUNS = {
+    "president",
+    "governor",
+    "analyst",
+    "minister",
+    "spokesman",
+    "spokeswoman",
+    "spokesperson",
+    "chairman",
+    "chairwoman",
+    "chair",
+    "ceo",
+    "executive",
+    "coach",
+    "manager",
+    "senator",
+    "mayor",
+    "lawyer",
+    "attorney",
+    "judge",
+    "secretary",
+    "ambassador",
+    "chancellor",
+    "premier",
+    "leader",
+    "founder",
+    "director",
+    "economist",
+    "strategist",
+    "official",
+    "commander",
+    "general",
+    "captain",
+    "striker",
+    "quarterback",
+    "defender",
+    "forward",
+    "goalkeeper",
+    "agent",
+    "candidate",
+    "congressman",
+    "congresswoman",
+    "lawmaker",
+    "legislator",
+    "diplomat",
+    "envoy",
+    "negotiator",
+    "researcher",
+    "scientist",
+    "professor",
+    "author",
+    "singer",
+    "actor",
+    "actress",
+    "star",
+    "player",
+    "veteran",
+}
 # Verbs whose object (with the prepositions named) is the reported content.
 OBJECT_CONTENT_VERBS: dict[str, set[str]] = {
     "accuse": {"of"},
@@ -438,6 +552,21 @@ class _Resolver:
             return matches[0].id
         return self._new_speaker(tok)
 
+    def new_organisation(self, head: Token) -> int:
+        """An organisation named by a phrase ("the US military") becomes an entity."""
+        left = head.left_edge
+        while left.i < head.i and left.lower_ in DEFINITE:
+            left = left.nbor(1)
+        name = self.doc.text[left.idx : head.idx + len(head.text)]
+        key = name.casefold()
+        for c in self.clusters.values():
+            if c.label == "ORG" and c.name.casefold() == key:
+                return c.id
+        cluster = Cluster(id=max(self.clusters, default=-1) + 1, label="ORG", name=name, aliases={name})
+        self.clusters[cluster.id] = cluster
+        self.new_mentions.append(Mention(left.idx, head.idx + len(head.text), name, "ORG", cluster.id))
+        return cluster.id
+
     def _new_speaker(self, tok: Token) -> int:
         """A named speaker the entity recogniser missed becomes an entity of its own."""
         start = tok
@@ -715,7 +844,9 @@ def _attribute(
         else:
             cluster = resolver.named_cluster(subject)
             if cluster is None and subject.pos_ == "NOUN":
-                cluster = resolver.role_cluster(subject, verb.idx)
+                cluster = _resolve_noun_phrase(
+                    subject, verb, doc, index, resolver, clusters, last_speaker, content_spans
+                )
     mention_text = doc.text[mention[0] : mention[1]] if mention else None
     speaker = clusters[cluster].name if cluster is not None else mention_text
     return Statement(
@@ -732,6 +863,52 @@ def _attribute(
         cue_start,
         cue_end,
     )
+
+
+def _resolve_noun_phrase(
+    head: Token,
+    verb: Token,
+    doc: Doc,
+    index: _Index,
+    resolver: _Resolver,
+    clusters: dict[int, Cluster],
+    last_speaker: dict[str, tuple[int, int]],
+    content_spans: list[tuple[int, int]],
+) -> int | None:
+    """A common-noun speaker: "the spokeswoman", "the company", "the US military", "the statement".
+
+    An indefinite or bare plural phrase ("a senior official", "analysts") names nobody and
+    stays unresolved. A definite phrase resolves through titles seen in the text, then by
+    kind: organisation nouns to the organisation in focus, documents to the last speaker,
+    person nouns like a pronoun.
+    """
+    lemma = head.lemma_.lower()
+    determiners = [c.lower_ for c in head.lefts if c.dep_ in {"det", "nummod", "quantmod"}]
+    has_owner = any(c.dep_ == "poss" for c in head.lefts)
+    named_modifier = any(c.pos_ == "PROPN" or c.ent_type_ in {"GPE", "NORP", "ORG"} for c in head.lefts)
+    if not has_owner and not named_modifier and (not determiners or determiners[0] not in DEFINITE):
+        return None
+    role = resolver.role_cluster(head, verb.idx)
+    if role is not None:
+        return role
+    proper = [c for c in head.lefts if c.pos_ == "PROPN" or c.ent_type_ in {"GPE", "NORP", "ORG"} or c.dep_ == "poss"]
+    if proper and lemma in ORG_NOUNS:
+        return resolver.new_organisation(head)
+    if lemma in ORG_NOUNS:
+        since = last_speaker.get("ORG")
+        recent = [
+            m
+            for m in index.mentions
+            if m.start < verb.idx
+            and clusters[m.cluster].label == "ORG"
+            and not any(s <= m.start < e for s, e in content_spans)
+        ]
+        if since and (not recent or recent[-1].start <= since[0]):
+            return since[1]
+        return recent[-1].cluster if recent else (since[1] if since else None)
+    if head.tag_ == "NN" and (lemma in PERSON_ROLE_NOUNS or lemma.endswith("-old")):
+        return _resolve_pronoun("he", verb.idx, doc, index, clusters, last_speaker, content_spans)
+    return None
 
 
 def _resolve_pronoun(
