@@ -920,7 +920,13 @@ def _resolve_pronoun(
     last_speaker: dict[str, tuple[int, int]],
     content_spans: list[tuple[int, int]],
 ) -> int | None:
-    """He/she: the last speaker, unless a person became the subject of narration since."""
+    """He/she: the last speaker, unless a person became the subject of narration since.
+
+    "they" stands for an organisation only when an organisation spoke last.
+    """
+    if pronoun == "they":
+        last = last_speaker.get("any")
+        return last[1] if last and clusters[last[1]].label == "ORG" else None
     if pronoun in ROLE_PERSON_PRONOUNS:
         label = "PERSON"
     elif pronoun == "it":
