@@ -18,12 +18,18 @@ from email.utils import parsedate_to_datetime
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import httpx
+from protego import Protego
 
 from .config import USER_AGENT, Limits
 from .reasons import ItemError
 from .urls import ALLOWED_SCHEMES
 
 TRANSIENT_STATUS = {408, 425, 429, 500, 502, 503, 504}
+ROBOTS_TOKEN = "newsflow"
+ROBOTS_TTL = 3600.0
+ROBOTS_MAX_BYTES = 512 * 1024
+RETRIES = 2  # extra attempts for a transient failure, within the request's deadline
+RETRY_AFTER_WAIT_MAX = 30.0  # wait for Retry-After in-run up to this; longer means "later"
 
 
 @dataclass
@@ -128,12 +134,20 @@ class HostLimiter:
 
 
 class Fetcher:
-    """Fetches URLs within ``Limits``; raises ``ItemError`` with a reason code on failure."""
+    """Fetches URLs within ``Limits``; raises ``ItemError`` with a reason code on failure.
+
+    Transient failures (timeouts, resets, 5xx, 429) are retried with exponential backoff
+    while the request's deadline allows; permanent ones (404, 410, blocked, too large) are
+    not. Pages are checked against the site's robots.txt (RFC 9309) for the ``newsflow``
+    user agent; robots.txt answers are cached per site.
+    """
 
     def __init__(self, limits: Limits, guard: AddressGuard | None = None, user_agent: str = USER_AGENT):
         self.limits = limits
         self.guard = guard or AddressGuard()
         self.limiter = HostLimiter(limits.host_min_delay, limits.host_concurrency)
+        self._robots: dict[str, tuple[float, Protego]] = {}
+        self._robots_lock = threading.Lock()
         self.client = httpx.Client(
             trust_env=False,
             follow_redirects=False,
@@ -159,8 +173,58 @@ class Fetcher:
         etag: str | None = None,
         last_modified: str | None = None,
         accept: str = "text/html,application/xhtml+xml;q=0.9,*/*;q=0.5",
+        robots: bool = False,
     ) -> Response:
+        """GET ``url`` within its total ``timeout``; ``robots`` checks robots.txt first."""
         deadline = time.monotonic() + (timeout or self.limits.page_timeout)
+        if robots:
+            self.guard.resolve(url)  # an internal address is refused before anything is fetched
+            if not self.allowed_by_robots(url, deadline):
+                raise ItemError("robots", f"robots.txt of {urlsplit(url).netloc} disallows {url[:200]}")
+        delay = 0.5
+        for attempt in range(RETRIES + 1):
+            try:
+                return self._get_once(url, deadline, etag, last_modified, accept)
+            except ItemError as exc:
+                wait = exc.retry_after if exc.retry_after is not None else delay
+                last_try = attempt == RETRIES or not exc.transient or wait > RETRY_AFTER_WAIT_MAX
+                if last_try or time.monotonic() + wait >= deadline:
+                    raise
+                time.sleep(wait)
+                delay *= 2
+        raise AssertionError("unreachable")
+
+    def allowed_by_robots(self, url: str, deadline: float) -> bool:
+        """RFC 9309: a 4xx robots.txt allows everything; 5xx or no answer disallows for now.
+
+        An unavailable robots.txt raises a transient ``robots`` error so the item is retried.
+        """
+        parts = urlsplit(url)
+        site = f"{parts.scheme}://{parts.netloc}"
+        with self._robots_lock:
+            cached = self._robots.get(site)
+        if cached is None or cached[0] < time.monotonic():
+            try:
+                response = self._get_once(
+                    site + "/robots.txt", min(deadline, time.monotonic() + 15), None, None, "text/plain"
+                )
+                body = response.body[:ROBOTS_MAX_BYTES].decode("utf-8", "replace")
+                rules = Protego.parse(body)
+            except ItemError as exc:
+                status = exc.status or 0
+                if not 400 <= status < 500:
+                    raise ItemError(
+                        "robots", f"robots.txt of {site} unavailable ({exc.message}); retried later", transient=True
+                    ) from exc
+                rules = Protego.parse("")
+            cached = (time.monotonic() + ROBOTS_TTL, rules)
+            with self._robots_lock:
+                self._robots[site] = cached
+        return bool(cached[1].can_fetch(url, ROBOTS_TOKEN))
+
+    def _get_once(
+        self, url: str, deadline: float, etag: str | None, last_modified: str | None, accept: str
+    ) -> Response:
         headers = {"Accept": accept}
         if etag:
             headers["If-None-Match"] = etag
@@ -188,20 +252,19 @@ class Fetcher:
                 if retry_after:
                     self.limiter.delay(host, min(retry_after, 3600))
                 transient = response.status in TRANSIENT_STATUS
-                raise ItemError(
+                error = ItemError(
                     "http_status",
                     f"HTTP {response.status} from {current[:200]}"
                     + (f" (retry after {retry_after:.0f} s)" if retry_after else ""),
                     transient=transient,
                 )
+                error.status = response.status
+                error.retry_after = retry_after
+                raise error
             return response
-        raise ItemError(
-            "too_many_redirects", f"more than {self.limits.max_redirects} redirects from {url[:200]}"
-        )
+        raise ItemError("too_many_redirects", f"more than {self.limits.max_redirects} redirects from {url[:200]}")
 
-    def _request(
-        self, url: str, host: str, address: str, headers: dict[str, str], deadline: float
-    ) -> Response:
+    def _request(self, url: str, host: str, address: str, headers: dict[str, str], deadline: float) -> Response:
         """One HTTP exchange to the pinned ``address``; the Host header and SNI keep ``host``."""
         parts = urlsplit(url)
         pinned_host = f"[{address}]" if ":" in address else address
@@ -236,9 +299,7 @@ class Fetcher:
                                 f"decompression ratio above {self.limits.max_decompression_ratio}",
                             )
                         if time.monotonic() > deadline:
-                            raise ItemError(
-                                "timeout", f"body of {url[:200]} still arriving at the time limit"
-                            )
+                            raise ItemError("timeout", f"body of {url[:200]} still arriving at the time limit")
                         chunks.append(chunk)
                 return Response(
                     url=url,
@@ -251,9 +312,7 @@ class Fetcher:
         except httpx.DecodingError as exc:
             raise ItemError("connection", f"bad content encoding from {url[:200]}: {exc}") from exc
         except (httpx.TransportError, httpx.StreamError) as exc:
-            raise ItemError(
-                "connection", f"connection failed for {url[:200]}: {type(exc).__name__}: {exc}"
-            ) from exc
+            raise ItemError("connection", f"connection failed for {url[:200]}: {type(exc).__name__}: {exc}") from exc
 
 
 def _retry_after(value: str | None) -> float | None:

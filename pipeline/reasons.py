@@ -35,3 +35,5 @@ class ItemError(Exception):
         self.reason = reason
         self.message = message
         self.transient = reason in TRANSIENT if transient is None else transient
+        self.status: int | None = None  # the HTTP status, for http_status errors
+        self.retry_after: float | None = None  # seconds the server asked us to wait
