@@ -97,8 +97,15 @@ def migrations() -> list[Migration]:
 
 
 def upgrade(conn: psycopg.Connection) -> list[str]:
-    """Apply pending migrations; return the names applied (empty when up to date)."""
+    """Apply pending migrations; return the names applied (empty when up to date).
+
+    An up-to-date database is detected without DDL, so a role that may only read and write
+    rows (``newsflow_loader``) can run ingests against it.
+    """
     applied: list[str] = []
+    wanted = {m.version for m in migrations()}
+    if wanted <= _applied_versions(conn):
+        return applied
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%(key)s)", {"key": MIGRATION_LOCK})
         conn.execute("CREATE SCHEMA IF NOT EXISTS ops")
@@ -123,6 +130,14 @@ def upgrade(conn: psycopg.Connection) -> list[str]:
             )
             applied.append(migration.name)
     return applied
+
+
+def _applied_versions(conn: psycopg.Connection) -> set[int]:
+    with conn.transaction():
+        exists = conn.execute("SELECT to_regclass('ops.schema_version') IS NOT NULL").fetchone()
+        if not exists or not exists[0]:
+            return set()
+        return {row[0] for row in conn.execute("SELECT version FROM ops.schema_version")}
 
 
 def current_version(conn: psycopg.Connection) -> int:

@@ -130,9 +130,7 @@ def test_feed_failure_is_recorded_and_the_run_goes_on(settings, conn, site):
 def test_same_article_under_two_urls_is_one_article(settings, conn, site):
     from .pages import FeedEntry, news_page, rss
 
-    paras = [
-        f"Paragraph {i} of a story about the harbour, the council and the port authority." for i in range(8)
-    ]
+    paras = [f"Paragraph {i} of a story about the harbour, the council and the port authority." for i in range(8)]
     page = news_page("Harbour story", paras)
     site.add("/a", page)
     site.add("/amp/a", page)
@@ -173,3 +171,23 @@ def test_psycopg_sees_no_partial_rows_after_a_failed_store(settings, conn, site,
     assert conn.execute("SELECT count(*) FROM articles").fetchone()[0] == 0
     assert conn.execute("SELECT count(*) FROM statements").fetchone()[0] == 0
     assert isinstance(conn, psycopg.Connection)
+
+
+def test_loader_role_can_ingest_into_a_migrated_database(settings, conn, site):
+    """Migrate as the owner once; then the write-only loader role runs ingests."""
+    from dataclasses import replace
+
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    with db.connect(settings.database_url) as owner:
+        db.upgrade(owner)
+    exists = conn.execute("SELECT rolcanlogin FROM pg_roles WHERE rolname = 'newsflow_loader'").fetchone()
+    if not exists or not exists[0]:
+        import pytest
+
+        pytest.skip("the connecting user may not create login roles here")
+    params = conninfo_to_dict(settings.database_url)
+    params["user"] = "newsflow_loader"
+    loader = replace(settings, database_url=make_conninfo(**params))
+    summary = ingest(loader, [serve_demo_site(site)])
+    assert summary.status == "succeeded" and summary.stored == 5
