@@ -35,4 +35,5 @@ def needs_nlp(language: str | None) -> str | None:
 def analyse_doc(doc: Doc) -> Analysis:
     mentions, clusters = find_mentions(doc)
     statements = extract_statements(doc, mentions, clusters)
-    return Analysis(mentions=mentions, clusters=clusters, statements=statements)
+    # The version is read when the analysis runs, so a bumped rule version marks new rows.
+    return Analysis(mentions=mentions, clusters=clusters, statements=statements, version=NLP_VERSION)

@@ -87,9 +87,7 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     from .overview import stored_overview
 
     # Our own loopback server: no need to wait a polite second between requests.
-    settings = settings.with_(
-        limits=settings.limits.__class__(**{**settings.limits.__dict__, "host_min_delay": 0.05})
-    )
+    settings = settings.with_(limits=settings.limits.__class__(**{**settings.limits.__dict__, "host_min_delay": 0.05}))
     with LoopbackSite() as site:
         feed_url = serve_demo_site(site)
         print(f"serving the sample site at {site.base}; ingesting {feed_url}")
@@ -100,6 +98,28 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
         print(stored_overview(conn, feed_url))
     where = settings.database_url and "NEWSFLOW_DATABASE_URL" or f"the embedded database in {settings.home}"
     print(f"\nstored in {where}")
+    return 0 if summary.status == "succeeded" else 1
+
+
+def cmd_status(settings: Settings, args: argparse.Namespace) -> int:
+    from .ledger import status_report
+
+    with db.connect(db.database_url(settings)) as conn:
+        db.upgrade(conn)
+        print(status_report(conn, runs=args.runs))
+    return 0
+
+
+def cmd_retry(settings: Settings, args: argparse.Namespace) -> int:
+    from .ledger import retry
+
+    summary = retry(settings, args.reason, include_permanent=args.all)
+    if summary.seen == 0:
+        which = f"with reason {args.reason}" if args.reason else ""
+        print(
+            f"no quarantined items {which} to retry" + ("" if args.all else " (transient reasons only; --all for all)")
+        )
+    print(summary.table())
     return 0 if summary.status == "succeeded" else 1
 
 
@@ -204,6 +224,61 @@ def _add_analyst_commands(sub) -> None:
     report_parser.set_defaults(func=cmd_report)
 
 
+# History commands (docs/airflow.md): the same jobs the newsflow_backfill and
+# newsflow_reprocess DAGs run, for users without Airflow.
+
+
+def _bound(value: str) -> str:
+    from .backfill import parse_bound
+
+    try:
+        parse_bound(value, end=False)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+    return value
+
+
+def cmd_backfill(settings: Settings, args: argparse.Namespace) -> int:
+    from .backfill import Window, backfill
+
+    window = Window.parse(args.since, args.until)
+    result = backfill(settings, args.feed, window, progress=_progress_printer(sys.stderr.isatty()))
+    print(result.table())
+    return 0 if result.summary.status == "succeeded" else 1
+
+
+def cmd_reprocess(settings: Settings, args: argparse.Namespace) -> int:
+    from .reprocess import reprocess
+    from .tasks import reprocess_selection
+
+    if not args.since and not args.outdated_only:
+        raise UsageError("say what to reprocess: --since DATE (and --until DATE), or --outdated-only")
+    selection = reprocess_selection(args.since, args.until, args.by, args.outdated_only)
+    summary = reprocess(settings, selection, progress=_progress_printer(sys.stderr.isatty()))
+    print(summary.table())
+    return 0 if summary.status == "succeeded" else 1
+
+
+def _add_history_commands(sub) -> None:
+    date_help = "YYYY-MM-DD (a whole UTC day; --until is included) or an ISO date-time"
+    bf = sub.add_parser("backfill", help="load a feed's older items: archives, ?paged=N pages, sitemaps")
+    bf.add_argument("--feed", required=True, metavar="URL", help="the feed URL")
+    bf.add_argument("--since", required=True, type=_bound, metavar="DATE", help=date_help)
+    bf.add_argument("--until", type=_bound, metavar="DATE", help=date_help + " (default: now)")
+    bf.set_defaults(func=cmd_backfill)
+
+    rp = sub.add_parser("reprocess", help="redo extraction and NLP from stored raw HTML (no refetching)")
+    rp.add_argument("--since", type=_bound, metavar="DATE", help=date_help)
+    rp.add_argument("--until", type=_bound, metavar="DATE", help=date_help + " (default: no end)")
+    rp.add_argument("--by", choices=["published", "fetched"], default="published", help="the date the range applies to")
+    rp.add_argument(
+        "--outdated-only",
+        action="store_true",
+        help="only articles made by another extractor or NLP version than the current one",
+    )
+    rp.set_defaults(func=cmd_reprocess)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="newsflow",
@@ -219,19 +294,25 @@ def build_parser() -> argparse.ArgumentParser:
 
     ingest_parser = sub.add_parser("ingest", help="fetch feeds and store their new articles")
     ingest_parser.add_argument("--feed", action="append", metavar="URL", help="a feed URL (repeatable)")
-    ingest_parser.add_argument(
-        "--feeds", action="append", metavar="FILE", help="a file with one feed URL a line"
-    )
+    ingest_parser.add_argument("--feeds", action="append", metavar="FILE", help="a file with one feed URL a line")
     ingest_parser.set_defaults(func=cmd_ingest)
 
-    sub.add_parser("demo", help="serve the bundled sample site on loopback and ingest it").set_defaults(
-        func=cmd_demo
-    )
+    sub.add_parser("demo", help="serve the bundled sample site on loopback and ingest it").set_defaults(func=cmd_demo)
 
     st = sub.add_parser("statements", help="print the statements in plain-text articles as JSON lines")
     st.add_argument("files", nargs="+", metavar="FILE")
     st.set_defaults(func=cmd_statements)
+
+    status = sub.add_parser("status", help="recent runs, failing feeds and quarantine counts by reason")
+    status.add_argument("--runs", type=int, default=10, help="how many recent runs to show")
+    status.set_defaults(func=cmd_status)
+
+    retry = sub.add_parser("retry", help="process quarantined items again (transient reasons unless --all)")
+    retry.add_argument("--reason", metavar="R", help="only items quarantined with this reason code")
+    retry.add_argument("--all", action="store_true", help="also retry items whose reason is permanent")
+    retry.set_defaults(func=cmd_retry)
     _add_analyst_commands(sub)
+    _add_history_commands(sub)
     return parser
 
 

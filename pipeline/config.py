@@ -38,9 +38,12 @@ class Limits:
     host_min_delay: float = 1.0
     host_concurrency: int = 2
     extraction_timeout: float = 20.0
+    nlp_timeout: float = 60.0
+    worker_max_rss_bytes: int = 1536 * 1024 * 1024
     nlp_max_chars: int = 100_000
     feed_disable_after: int = 30
     max_items_per_feed: int = 10_000
+    backfill_max_pages: int = 500  # per history source: archive chain, ?paged=N, sitemap files
 
     @classmethod
     def from_env(cls) -> Limits:
@@ -55,9 +58,12 @@ class Limits:
             host_min_delay=_float("NEWSFLOW_HOST_MIN_DELAY", d.host_min_delay),
             host_concurrency=_int("NEWSFLOW_HOST_CONCURRENCY", d.host_concurrency),
             extraction_timeout=_float("NEWSFLOW_EXTRACTION_TIMEOUT", d.extraction_timeout),
+            nlp_timeout=_float("NEWSFLOW_NLP_TIMEOUT", d.nlp_timeout),
+            worker_max_rss_bytes=_int("NEWSFLOW_WORKER_MAX_RSS_BYTES", d.worker_max_rss_bytes),
             nlp_max_chars=_int("NEWSFLOW_NLP_MAX_CHARS", d.nlp_max_chars),
             feed_disable_after=_int("NEWSFLOW_FEED_DISABLE_AFTER", d.feed_disable_after),
             max_items_per_feed=_int("NEWSFLOW_MAX_ITEMS_PER_FEED", d.max_items_per_feed),
+            backfill_max_pages=_int("NEWSFLOW_BACKFILL_MAX_PAGES", d.backfill_max_pages),
         )
 
 
@@ -73,6 +79,7 @@ class Settings:
     home: Path
     spacy_model: str = "en_core_web_sm"
     fetch_workers: int = 8
+    nlp_workers: int = field(default_factory=lambda: max(1, os.cpu_count() or 1))
     limits: Limits = field(default_factory=Limits)
 
     @classmethod
@@ -83,6 +90,7 @@ class Settings:
             home=Path(home).expanduser(),
             spacy_model=os.environ.get("NEWSFLOW_SPACY_MODEL", "en_core_web_sm"),
             fetch_workers=_int("NEWSFLOW_FETCH_WORKERS", 8),
+            nlp_workers=_int("NEWSFLOW_NLP_WORKERS", max(1, os.cpu_count() or 1)),
             limits=Limits.from_env(),
         )
 

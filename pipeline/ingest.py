@@ -21,17 +21,20 @@ import psycopg
 from . import db, store
 from .analyse import Analysis, analyse_doc, needs_nlp
 from .config import Settings
-from .extract import extract_article, looks_like_html
+from .extract import Extracted, looks_like_html
 from .feeds import FeedItem, parse_feed
-from .fetch import AddressGuard, Fetcher
+from .fetch import AddressGuard, Fetcher, Response
 from .nlp import clip_text, load_model
+from .pagework import PageTask, page_pool
 from .reasons import ItemError
 from .urls import host_of
+from .workers import WorkerFailure
 
 log = logging.getLogger(__name__)
 
 BATCH = 32
 FEED_POLL_SECONDS = 3600.0
+FEED_LOCK_WAIT_SECONDS = 900.0
 FEED_ACCEPT = "application/rss+xml, application/atom+xml, application/xml;q=0.9, text/xml;q=0.8, */*;q=0.5"
 
 Progress = Callable[[int, int], None]
@@ -93,9 +96,13 @@ class RunSummary:
 
 
 @dataclass
-class _Work:
+class WorkItem:
+    """A feed item on its way through the stages; ``page`` or ``error`` is set by the fetch."""
+
     feed_id: int
     item: FeedItem
+    response: Response | None = None
+    fetched_at: datetime | None = None
     page: store.Page | None = None
     error: ItemError | None = None
 
@@ -104,40 +111,73 @@ class RunAborted(RuntimeError):
     """The run cannot go on (the database went away); the ledger keeps what was done."""
 
 
-def _fetch_page(fetcher: Fetcher, work: _Work, timeout: float) -> _Work:
+def _fetch_page(fetcher: Fetcher, work: WorkItem, timeout: float) -> WorkItem:
+    """The I/O half of an item (runs in a thread): fetch the page and check it is HTML."""
     assert work.item.link is not None
     try:
-        response = fetcher.get(work.item.link, timeout=timeout)
+        response = fetcher.get(work.item.link, timeout=timeout, robots=True)
         if not looks_like_html(response.body, response.content_type):
-            raise ItemError(
-                "not_html", f"content type {response.content_type or 'unknown'} is not an HTML page"
-            )
-        extracted = extract_article(response.body, work.item.link)
-        work.page = store.Page(
-            url=work.item.link,
-            html=response.body,
-            content_type=response.content_type,
-            fetched_at=datetime.now(UTC),
-            extracted=extracted,
-        )
+            raise ItemError("not_html", f"content type {response.content_type or 'unknown'} is not an HTML page")
+        work.response = response
+        work.fetched_at = datetime.now(UTC)
     except ItemError as exc:
         work.error = exc
     except Exception as exc:  # any other crash on one page must not stop the batch
         log.exception("unexpected failure on %s", work.item.link)
-        work.error = ItemError("extraction_failed", f"{type(exc).__name__}: {exc}"[:500], transient=True)
+        work.error = ItemError("connection", f"{type(exc).__name__}: {exc}"[:500], transient=True)
     return work
 
 
-def _analyse(settings: Settings, pages: Sequence[_Work]) -> list[Analysis | ItemError]:
-    """NLP over a batch; one bad document fails alone (C6)."""
+def _worker_failure(failure: WorkerFailure) -> ItemError:
+    """A killed or crashed worker's task as a quarantine reason: the stage it was in."""
+    reason = "nlp_failed" if failure.stage == "nlp" else "extraction_failed"
+    # A page that hung or blew the memory cap will do it again: not worth an automatic retry.
+    return ItemError(reason, f"{failure.kind}: {failure.message}", transient=failure.kind in {"crashed", "error"})
+
+
+def _analyse_pages(settings: Settings, fetched: list[WorkItem]) -> list[Analysis | None]:
+    """The CPU half (in worker processes): extraction and NLP under time and memory limits."""
+    tasks = [
+        PageTask(w.response.body, w.item.link or "", settings.spacy_model, settings.limits.nlp_max_chars)
+        for w in fetched
+        if w.response is not None
+    ]
+    outcomes = page_pool(settings).map(tasks)
+    analyses: list[Analysis | None] = []
+    for work, outcome in zip(fetched, outcomes, strict=True):
+        assert work.response is not None and work.item.link is not None
+        if isinstance(outcome, WorkerFailure):
+            work.error = _worker_failure(outcome)
+        elif outcome[0] == "error":
+            _tag, reason, message, transient = outcome
+            work.error = ItemError(reason, message, transient=transient)
+        else:
+            _tag, extracted, analysis = outcome
+            work.page = store.Page(
+                url=work.item.link,
+                html=work.response.body,
+                content_type=work.response.content_type,
+                fetched_at=work.fetched_at or datetime.now(UTC),
+                extracted=extracted,
+            )
+            analyses.append(analysis)
+            continue
+        analyses.append(None)
+    return analyses
+
+
+def analyse_texts(settings: Settings, texts: Sequence[Extracted]) -> list[Analysis | ItemError]:
+    """NLP over a batch of extracted articles; one bad document fails alone (C6).
+
+    Shared by ingest and reprocessing so both stamp the same versions on what they store.
+    """
     results: list[Analysis | ItemError] = []
     todo: list[tuple[int, str]] = []
-    for i, work in enumerate(pages):
-        assert work.page is not None
-        skip = needs_nlp(work.page.extracted.language)
+    for i, extracted in enumerate(texts):
+        skip = needs_nlp(extracted.language)
         results.append(Analysis(skipped=skip))
         if skip is None:
-            todo.append((i, clip_text(work.page.extracted.text, settings.limits.nlp_max_chars)))
+            todo.append((i, clip_text(extracted.text, settings.limits.nlp_max_chars)))
     if not todo:
         return results
     try:
@@ -172,8 +212,15 @@ def _load_feed(
     settings: Settings,
     feed: store.FeedRow,
     summary: RunSummary,
-) -> list[_Work]:
-    """Fetch and parse one feed; return its items that still need processing."""
+) -> list[WorkItem]:
+    """Fetch and parse one feed; return its items that still need processing.
+
+    The run holds the feed's advisory lock from here to its end, so a second loader on the
+    same feed waits for the first and then finds its items done (no doubles, no refetch).
+    """
+    if not store.lock_feed(conn, feed.id, FEED_LOCK_WAIT_SECONDS):
+        summary.feeds_failed[feed.url] = "busy: another newsflow run kept this feed locked"
+        return []
     try:
         response = fetcher.get(
             feed.url,
@@ -217,14 +264,14 @@ def _load_feed(
         poll_seconds=FEED_POLL_SECONDS,
     )
     known = store.known_items(conn, feed.id, [i.key for i in parsed.items])
-    todo: list[_Work] = []
+    todo: list[WorkItem] = []
     done: list[str] = []
     for item in parsed.items:
         state = known.get(item.key)
         if state is not None and not (state[0] == "quarantined" and state[1]):
             done.append(item.key)
             continue
-        todo.append(_Work(feed.id, item))
+        todo.append(WorkItem(feed.id, item))
     store.touch_items(conn, feed.id, done)
     summary.unchanged += len(done)
     return todo
@@ -236,40 +283,57 @@ def _process_batch(
     pool: ThreadPoolExecutor,
     settings: Settings,
     run_id: int,
-    batch: list[_Work],
+    batch: list[WorkItem],
     summary: RunSummary,
 ) -> None:
-    to_fetch: list[_Work] = []
+    to_fetch: list[WorkItem] = []
+    first_with_link: dict[str, WorkItem] = {}
+    repeats: list[WorkItem] = []  # items whose link another item of this batch fetches
+    stored_for_link: dict[str, int] = {}
     for work in batch:
         item = work.item
         if item.link is None:
             work.error = ItemError("bad_url", item.link_error or "feed item has no link")
+            continue
+        if item.link in first_with_link:
+            repeats.append(work)
             continue
         existing = store.article_for_url(conn, item.link)
         if existing is not None:
             store.mark_duplicate(conn, run_id, work.feed_id, item, existing)
             summary.count("duplicate")
             continue
+        first_with_link[item.link] = work
         to_fetch.append(work)
     list(pool.map(lambda w: _fetch_page(fetcher, w, settings.limits.page_timeout), to_fetch))
-    fetched = [w for w in to_fetch if w.page is not None]
-    analyses = _analyse(settings, fetched)
+    fetched = [w for w in to_fetch if w.response is not None]
+    analyses = _analyse_pages(settings, fetched)
     for work, analysis in zip(fetched, analyses, strict=True):
-        if isinstance(analysis, ItemError):
-            work.error = analysis
+        if analysis is None:
             continue
         assert work.page is not None
         published = work.item.published_at or work.page.extracted.published_at
         try:
-            state, _ = store.store_article(
+            state, article_id = store.store_article(
                 conn, run_id, work.feed_id, work.item, work.page, analysis, published
             )
+            stored_for_link[work.page.url] = article_id
         except psycopg.OperationalError as exc:
             raise RunAborted(f"database connection lost: {db._first_line(exc)}") from exc
         except psycopg.Error as exc:
             work.error = ItemError("db_rejected", f"{type(exc).__name__}: {db._first_line(exc)}")
             continue
         summary.count(state)
+    for work in repeats:
+        assert work.item.link is not None
+        existing = stored_for_link.get(work.item.link)
+        if existing is not None:
+            store.mark_duplicate(conn, run_id, work.feed_id, work.item, existing)
+            summary.count("duplicate")
+        else:
+            work.error = first_with_link[work.item.link].error or ItemError(
+                "extraction_failed", "the same link failed earlier in this batch", transient=True
+            )
     for work in batch:
         if work.error is not None:
             store.quarantine(
@@ -284,6 +348,73 @@ def _process_batch(
             summary.count("quarantined", work.error.reason)
 
 
+Collector = Callable[[psycopg.Connection, Fetcher, RunSummary], list[WorkItem]]
+
+
+def process_items(
+    conn: psycopg.Connection,
+    fetcher: Fetcher,
+    pool: ThreadPoolExecutor,
+    settings: Settings,
+    run_id: int,
+    work: list[WorkItem],
+    summary: RunSummary,
+    progress: Progress | None = None,
+) -> None:
+    """Fetch, extract, analyse and store ``work`` in batches; every item ends in the ledger.
+
+    The one processing path for items, whoever found them (a feed poll, a backfill).
+    """
+    total = len(work)
+    if progress:
+        progress(0, total)
+    for start in range(0, total, BATCH):
+        _process_batch(conn, fetcher, pool, settings, run_id, work[start : start + BATCH], summary)
+        if progress:
+            progress(min(start + BATCH, total), total)
+
+
+def run_items(
+    settings: Settings,
+    *,
+    kind: str,
+    allowed_hosts: Iterable[str],
+    collect: Collector,
+    progress: Progress | None = None,
+) -> RunSummary:
+    """One recorded run: ``collect`` finds the items, ``process_items`` does them.
+
+    Owns what every kind of run shares: migrations, the ``ops.runs`` row, the fetcher with
+    its address guard (``allowed_hosts`` are the operator's feeds), the worker pool, a clean
+    failure when the database goes away, and the ledger reconciliation at the end.
+    """
+    conn = db.connect(db.database_url(settings))
+    try:
+        db.upgrade(conn)
+        run_id = store.start_run(conn, kind)
+        summary = RunSummary(run_id=run_id)
+        guard = AddressGuard()
+        guard.allow(allowed_hosts)
+        try:
+            with (
+                Fetcher(settings.limits, guard) as fetcher,
+                ThreadPoolExecutor(max_workers=settings.fetch_workers) as pool,
+            ):
+                work = collect(conn, fetcher, summary)
+                process_items(conn, fetcher, pool, settings, run_id, work, summary, progress)
+        except (RunAborted, psycopg.OperationalError) as exc:
+            summary.status = "failed"
+            summary.message = str(exc)
+            with contextlib.suppress(psycopg.Error):
+                store.finish_run(conn, run_id, status="failed", counts=summary.counts(), message=summary.message)
+            raise RunAborted(summary.message) from exc
+        _reconcile(conn, summary)
+        store.finish_run(conn, run_id, status=summary.status, counts=summary.counts(), message=summary.message)
+        return summary
+    finally:
+        conn.close()
+
+
 def ingest(
     settings: Settings,
     feed_urls: Iterable[str],
@@ -293,47 +424,16 @@ def ingest(
 ) -> RunSummary:
     """Ingest the given feeds into the configured database and return the run's summary."""
     urls = list(dict.fromkeys(u.strip() for u in feed_urls if u.strip()))
-    conn = db.connect(db.database_url(settings))
-    try:
-        db.upgrade(conn)
-        run_id = store.start_run(conn, kind)
-        summary = RunSummary(run_id=run_id)
-        guard = AddressGuard()
-        guard.allow(host_of(u) for u in urls)
-        try:
-            with (
-                Fetcher(settings.limits, guard) as fetcher,
-                ThreadPoolExecutor(max_workers=settings.fetch_workers) as pool,
-            ):
-                work: list[_Work] = []
-                for url in urls:
-                    feed = store.register_feed(conn, url)
-                    summary.feeds += 1
-                    work += _load_feed(conn, fetcher, settings, feed, summary)
-                total = len(work)
-                if progress:
-                    progress(0, total)
-                for start in range(0, total, BATCH):
-                    _process_batch(
-                        conn, fetcher, pool, settings, run_id, work[start : start + BATCH], summary
-                    )
-                    if progress:
-                        progress(min(start + BATCH, total), total)
-        except (RunAborted, psycopg.OperationalError) as exc:
-            summary.status = "failed"
-            summary.message = str(exc)
-            with contextlib.suppress(psycopg.Error):
-                store.finish_run(
-                    conn, run_id, status="failed", counts=summary.counts(), message=summary.message
-                )
-            raise RunAborted(summary.message) from exc
-        _reconcile(conn, summary)
-        store.finish_run(
-            conn, run_id, status=summary.status, counts=summary.counts(), message=summary.message
-        )
-        return summary
-    finally:
-        conn.close()
+
+    def collect(conn: psycopg.Connection, fetcher: Fetcher, summary: RunSummary) -> list[WorkItem]:
+        work: list[WorkItem] = []
+        for url in urls:
+            feed = store.register_feed(conn, url)
+            summary.feeds += 1
+            work += _load_feed(conn, fetcher, settings, feed, summary)
+        return work
+
+    return run_items(settings, kind=kind, allowed_hosts=[host_of(u) for u in urls], collect=collect, progress=progress)
 
 
 def _reconcile(conn: psycopg.Connection, summary: RunSummary) -> None:

@@ -157,3 +157,81 @@ RUN_LEDGER = """
 SELECT state, reason, count(*) FROM ops.run_items WHERE run_id = %(run_id)s
 GROUP BY state, reason
 """
+
+DONE_ITEM_URLS = """
+SELECT DISTINCT url FROM feed_items
+WHERE feed_id = %(feed_id)s AND url = ANY(%(urls)s) AND state IN ('stored', 'duplicate')
+"""
+
+# Reprocessing: {date_column} is composed with psycopg.sql.Identifier (published_at or fetched_at).
+REPROCESS_IDS = """
+SELECT id FROM articles
+WHERE (%(since)s::timestamptz IS NULL OR {date_column} >= %(since)s)
+  AND (%(until)s::timestamptz IS NULL OR {date_column} < %(until)s)
+  AND (NOT %(outdated_only)s
+       OR extractor_version IS DISTINCT FROM %(extractor_version)s
+       OR (nlp_skipped IS NULL AND nlp_version IS DISTINCT FROM %(nlp_version)s))
+  AND id BETWEEN %(first_id)s AND %(last_id)s
+ORDER BY id
+"""
+
+REPROCESS_SOURCES = """
+SELECT id, url, raw_html FROM articles WHERE id = ANY(%(ids)s) ORDER BY id
+"""
+
+LOCK_ARTICLE = "SELECT id FROM articles WHERE id = %(id)s FOR UPDATE"
+
+UPDATE_REPROCESSED = """
+UPDATE articles SET
+    title = %(title)s, text = %(text)s, published_at = coalesce(published_at, %(published_at)s),
+    author = %(author)s, language = %(language)s, site_name = %(site_name)s,
+    description = %(description)s, content_hash = %(content_hash)s, word_count = %(word_count)s,
+    extractor_version = %(extractor_version)s, nlp_version = %(nlp_version)s,
+    nlp_skipped = %(nlp_skipped)s, processed_at = now()
+WHERE id = %(id)s
+"""
+
+INSERT_RUN_ARTICLE = """
+INSERT INTO ops.run_articles (run_id, article_id, state, reason, message)
+VALUES (%(run_id)s, %(article_id)s, %(state)s, %(reason)s, %(message)s)
+ON CONFLICT (run_id, article_id) DO UPDATE SET
+    state = EXCLUDED.state, reason = EXCLUDED.reason, message = EXCLUDED.message
+"""
+
+RUN_ARTICLES_LEDGER = """
+SELECT state, reason, count(*) FROM ops.run_articles WHERE run_id = %(run_id)s
+GROUP BY state, reason
+"""
+
+RUN_COUNTS = """
+SELECT id, kind, status, seen, stored, duplicate, quarantined, message FROM ops.runs
+WHERE id = ANY(%(ids)s) ORDER BY id
+"""
+
+ENABLED_FEEDS = "SELECT url FROM feeds WHERE enabled ORDER BY id"
+
+RECENT_RUNS = """
+SELECT id, kind, status, started_at, finished_at, feeds, seen, stored, duplicate, quarantined, unchanged, message
+FROM ops.runs ORDER BY id DESC LIMIT %(limit)s
+"""
+
+FAILING_FEEDS = """
+SELECT url, status, consecutive_failures, last_error_reason, last_error, last_success_at, disabled_reason
+FROM feeds WHERE status <> 'active' OR consecutive_failures > 0
+ORDER BY consecutive_failures DESC, url
+"""
+
+QUARANTINE_BY_REASON = """
+SELECT reason, transient, count(*) FROM feed_items WHERE state = 'quarantined'
+GROUP BY reason, transient ORDER BY count(*) DESC, reason
+"""
+
+RETRYABLE_ITEMS = """
+SELECT i.feed_id, i.item_key, i.guid, i.url, i.title, i.published_at, f.url AS feed_url
+FROM feed_items i JOIN feeds f ON f.id = i.feed_id
+WHERE i.state = 'quarantined'
+  AND (%(reason)s::text IS NULL OR i.reason = %(reason)s)
+  AND (i.transient OR %(include_permanent)s)
+ORDER BY i.feed_id, i.id
+LIMIT %(limit)s
+"""

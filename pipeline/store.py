@@ -48,6 +48,26 @@ def register_feed(conn: psycopg.Connection, url: str) -> FeedRow:
     return FeedRow(*row)
 
 
+FEED_LOCK_CLASS = 7_431_003  # first key of pg_advisory_lock(int, int); the second is the feed id
+
+
+def lock_feed(conn: psycopg.Connection, feed_id: int, wait_seconds: float) -> bool:
+    """Take the feed's session advisory lock, waiting at most ``wait_seconds``.
+
+    Held until the connection closes: one loader per feed at a time.
+    """
+    with conn.transaction():
+        conn.execute("SELECT set_config('lock_timeout', %(ms)s, true)", {"ms": f"{max(1, int(wait_seconds * 1000))}ms"})
+        try:
+            with conn.transaction():
+                conn.execute(
+                    "SELECT pg_advisory_lock(%(cls)s, %(id)s)", {"cls": FEED_LOCK_CLASS, "id": feed_id % 2_147_483_647}
+                )
+        except psycopg.errors.LockNotAvailable:
+            return False
+    return True
+
+
 def feed_fetched(
     conn: psycopg.Connection,
     feed_id: int,
@@ -231,9 +251,7 @@ def write_analysis(conn: psycopg.Connection, article_id: int, analysis: Analysis
                 {
                     **s.as_dict(),
                     "article_id": article_id,
-                    "speaker_entity_id": entity_ids.get(s.speaker_cluster)
-                    if s.speaker_cluster is not None
-                    else None,
+                    "speaker_entity_id": entity_ids.get(s.speaker_cluster) if s.speaker_cluster is not None else None,
                     "extractor_version": analysis.version,
                 }
                 for s in analysis.statements
@@ -280,9 +298,7 @@ def store_article(
             },
         ).fetchone()
         if row is None:
-            existing = conn.execute(
-                q.ARTICLE_BY_URL_OR_HASH, {"url": page.url, "content_hash": digest}
-            ).fetchone()
+            existing = conn.execute(q.ARTICLE_BY_URL_OR_HASH, {"url": page.url, "content_hash": digest}).fetchone()
             assert existing is not None, "conflict without a conflicting row"
             _record_item(conn, run_id, feed_id, item, state="duplicate", article_id=existing[0], url=page.url)
             return "duplicate", existing[0]
@@ -309,3 +325,15 @@ def finish_run(
 def run_ledger(conn: psycopg.Connection, run_id: int) -> dict[tuple[str, str | None], int]:
     rows = conn.execute(q.RUN_LEDGER, {"run_id": run_id}).fetchall()
     return {(state, reason): n for state, reason, n in rows}
+
+
+def done_urls(conn: psycopg.Connection, feed_id: int, urls: list[str]) -> set[str]:
+    """Which of ``urls`` this feed already stored or matched, under any item key.
+
+    A backfill finds the same article in the feed (keyed by guid) and in a sitemap (keyed
+    by URL); the URL is what tells it the work is done.
+    """
+    if not urls:
+        return set()
+    rows = conn.execute(q.DONE_ITEM_URLS, {"feed_id": feed_id, "urls": urls}).fetchall()
+    return {row[0] for row in rows}

@@ -1,0 +1,285 @@
+"""The Airflow DAGs: they parse cleanly and without side effects, and ``dag.test()`` runs them
+against a real PostgreSQL (a database per test) and loopback sites.
+
+Airflow's own metadata database is SQLite in a temporary AIRFLOW_HOME, created once per
+session; Airflow is imported only after that environment is in place, so the tests never
+write to ~/airflow. Skipped when apache-airflow is not installed (``pip install -e '.[dev]'``
+installs it).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg.conninfo import conninfo_to_dict
+
+from pipeline import db, store
+from pipeline.demo import serve_demo_site
+
+from .conftest import table_counts
+from .history import IN_WINDOW, SINCE, UNTIL, article_paths, serve_history_site
+
+if importlib.util.find_spec("airflow") is None:  # checked without importing: see airflow_env
+    pytest.skip("apache-airflow is not installed (pip install -e '.[airflow]')", allow_module_level=True)
+
+REPO = Path(__file__).resolve().parents[1]
+DAGS = REPO / "dags"
+DAG_IDS = {"newsflow_ingest", "newsflow_backfill", "newsflow_reprocess"}
+PARAM_DEFAULTS = {
+    "newsflow_backfill": {"feed": None, "since": None, "until": None},
+    "newsflow_reprocess": {"outdated_only": True, "since": None, "until": None, "by": "published", "chunk_size": 500},
+}
+NOWHERE = "postgresql://nobody@127.0.0.1:9/nowhere?connect_timeout=1"
+
+
+def _airflow_environment(home: Path) -> dict[str, str]:
+    return {
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+        "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
+    }
+
+
+@pytest.fixture(scope="session")
+def airflow_env(tmp_path_factory: pytest.TempPathFactory):
+    """Airflow configured in a temporary home with a migrated SQLite metadata database."""
+    home = tmp_path_factory.mktemp("airflow_home")
+    patch = pytest.MonkeyPatch()
+    for name, value in _airflow_environment(home).items():
+        patch.setenv(name, value)
+    patch.setenv("NEWSFLOW_HOST_MIN_DELAY", "0.01")
+    patch.setenv("NEWSFLOW_PAGE_TIMEOUT", "10")
+    patch.setenv("NEWSFLOW_FEED_TIMEOUT", "10")
+    patch.delenv("NEWSFLOW_DATABASE_URL", raising=False)
+    if "airflow" in sys.modules and not os.environ.get("AIRFLOW_HOME", "").startswith(str(home)):
+        pytest.fail("airflow was imported before its test environment was set")
+    pytest.importorskip("airflow.sdk")
+    from airflow.utils import db as airflow_db
+
+    airflow_db.initdb()
+    yield home
+    patch.undo()
+
+
+@pytest.fixture(scope="session")
+def dagbag(airflow_env):
+    from airflow.dag_processing.dagbag import DagBag
+
+    return DagBag(dag_folder=str(DAGS))
+
+
+@pytest.fixture
+def newsflow_db(airflow_env, database_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The test's database as the Airflow connection ``newsflow_db``, the way a deployment sets it."""
+    params = conninfo_to_dict(database_url)
+    connection = {
+        "conn_type": "postgres",
+        "host": params.get("host", "127.0.0.1"),
+        "port": int(params.get("port", 5432)),
+        "login": params.get("user"),
+        "password": params.get("password"),
+        "schema": params["dbname"],
+    }
+    monkeypatch.setenv("AIRFLOW_CONN_NEWSFLOW_DB", json.dumps(connection))
+    with db.connect(database_url) as conn:
+        db.upgrade(conn)
+    return database_url
+
+
+def _run(dagbag, dag_id: str, logical_date: datetime, conf: dict | None = None):
+    dag = dagbag.dags[dag_id]
+    # Every param in the conf: run_conf is resolved into the in-process DAG's params, and would
+    # leak into the next run (a deployment parses the file afresh in every task process instead).
+    conf = {**PARAM_DEFAULTS.get(dag_id, {}), **(conf or {})}
+    run = dag.test(logical_date=logical_date, run_conf=conf)
+    states = {(ti.task_id, ti.map_index): ti.state for ti in run.get_task_instances()}
+    assert run.state == "success", f"{dag_id} ended {run.state}: {states}"
+    return run, states
+
+
+def _runs(conn: psycopg.Connection) -> list[tuple]:
+    return conn.execute("SELECT kind, status, seen, stored, duplicate, quarantined, unchanged FROM ops.runs ORDER BY id").fetchall()
+
+
+# --- parsing ---------------------------------------------------------------------------------
+
+PARSE_PROBE = r"""
+import json, socket, sys
+attempts = []
+real_connect = socket.socket.connect
+def spy(self, address):
+    if self.family in (socket.AF_INET, socket.AF_INET6):
+        attempts.append(str(address))
+    return real_connect(self, address)
+socket.socket.connect = spy
+from airflow.dag_processing.dagbag import DagBag
+bag = DagBag(dag_folder=sys.argv[1])
+out = {
+    "errors": {k: v[-500:] for k, v in bag.import_errors.items()},
+    "connects": attempts,
+    "modules": sorted(m for m in ("spacy", "psycopg", "pipeline.tasks", "pipeline.ingest", "trafilatura", "feedparser")
+                      if m in sys.modules),
+    "dags": {},
+}
+for dag_id, dag in bag.dags.items():
+    out["dags"][dag_id] = {
+        "tags": sorted(dag.tags),
+        "doc_md": bool(dag.doc_md and dag.doc_md.strip()),
+        "max_active_runs": dag.max_active_runs,
+        "tasks": {t.task_id: {"retries": t.retries, "retry_delay": t.retry_delay.total_seconds(),
+                              "backoff": float(t.retry_exponential_backoff)} for t in dag.tasks},
+    }
+print("PROBE" + json.dumps(out))
+"""
+
+
+def test_dags_parse_without_errors_or_side_effects(tmp_path):
+    """DagBag import in a fresh interpreter whose database settings point nowhere."""
+    env = {**os.environ, **_airflow_environment(tmp_path)}
+    env.update(NEWSFLOW_DATABASE_URL=NOWHERE, AIRFLOW_CONN_NEWSFLOW_DB=NOWHERE)
+    proc = subprocess.run(
+        [sys.executable, "-c", PARSE_PROBE, str(DAGS)], env=env, capture_output=True, text=True, timeout=180
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    probe = json.loads(proc.stdout.split("PROBE", 1)[1])
+    assert probe["errors"] == {}
+    assert set(probe["dags"]) == DAG_IDS
+    assert probe["connects"] == []  # no database, no network at parse time
+    assert probe["modules"] == []  # no spaCy, no driver, no pipeline work imported at parse time
+    for dag_id, info in probe["dags"].items():
+        assert "newsflow" in info["tags"] and len(info["tags"]) >= 2, dag_id
+        assert info["doc_md"], dag_id
+        assert 1 <= info["max_active_runs"] <= 4, dag_id
+        for task_id, task in info["tasks"].items():
+            assert task["retries"] >= 2, (dag_id, task_id)
+            assert task["retry_delay"] > 0 and task["backoff"] > 1, (dag_id, task_id)
+    assert not (Path.home() / "airflow" / "airflow.cfg").exists() or "AIRFLOW_HOME" in os.environ
+
+
+def test_dag_shapes(dagbag):
+    from airflow.serialization.encoders import coerce_to_core_timetable
+
+    assert not dagbag.import_errors
+    ingest = dagbag.dags["newsflow_ingest"]
+    assert ingest.schedule == "@daily"
+    assert {"feeds", "ingest_feed", "reconcile"} <= set(ingest.task_ids)
+    assert ingest.get_task("ingest_feed").max_active_tis_per_dagrun >= 1
+    backfill = dagbag.dags["newsflow_backfill"]
+    assert coerce_to_core_timetable(backfill.timetable).periodic  # `airflow backfill create` needs this
+    assert {"feed", "since", "until"} <= set(backfill.params.keys())
+    reprocess = dagbag.dags["newsflow_reprocess"]
+    assert reprocess.schedule is None
+    assert reprocess.params["outdated_only"] is True
+    for dag in dagbag.dags.values():
+        assert dag.catchup is False
+
+
+def test_schedule_comes_from_the_environment(tmp_path):
+    code = (
+        "from airflow.dag_processing.dagbag import DagBag; import sys; "
+        "bag = DagBag(dag_folder=sys.argv[1]); print('SCHEDULE', bag.dags['newsflow_ingest'].schedule)"
+    )
+    env = {**os.environ, **_airflow_environment(tmp_path), "NEWSFLOW_INGEST_SCHEDULE": "*/15 * * * *"}
+    proc = subprocess.run([sys.executable, "-c", code, str(DAGS)], env=env, capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "SCHEDULE */15 * * * *" in proc.stdout
+
+
+# --- runs --------------------------------------------------------------------------------------
+
+
+def test_ingest_dag_loads_the_sample_site_and_a_rerun_changes_nothing(dagbag, newsflow_db, conn, site):
+    feed_url = serve_demo_site(site)
+    store.register_feed(conn, feed_url)
+    expected = json.loads((REPO / "pipeline" / "demo_site" / "expected.json").read_text(encoding="utf-8"))
+    logical = datetime(2026, 11, 1, tzinfo=UTC)
+
+    _run(dagbag, "newsflow_ingest", logical)
+    titles = {r[0] for r in conn.execute("SELECT title FROM articles")}
+    assert titles == {case["title"] for case in expected.values()}
+    assert conn.execute("SELECT count(*) FROM statements").fetchone()[0] > 0
+    assert _runs(conn) == [("ingest", "succeeded", 5, 5, 0, 0, 0)]
+    counts = table_counts(conn)
+    requests = len(site.requests)
+
+    _run(dagbag, "newsflow_ingest", logical)  # the same logical date again
+    assert table_counts(conn) == counts
+    assert site.requests[requests:] == ["/feed.xml"]  # the feed polled, no article fetched again
+    assert _runs(conn)[-1] == ("ingest", "succeeded", 0, 0, 0, 0, 5)
+
+
+def test_backfill_dag_loads_exactly_the_items_in_the_window(dagbag, newsflow_db, settings, conn, site):
+    from pipeline.ingest import ingest
+
+    feed_url = serve_history_site(site)
+    ingest(settings, [feed_url])  # the daily run already stored the live feed's two items
+    before = article_paths(site)
+    conf = {"feed": feed_url, "since": SINCE, "until": UNTIL}
+
+    _run(dagbag, "newsflow_backfill", datetime(2025, 11, 1, tzinfo=UTC), conf)
+    stored = {r[0].rsplit("/", 1)[1] for r in conn.execute("SELECT url FROM articles")}
+    assert stored == set(IN_WINDOW) | {"current-nov"}
+    fetched = article_paths(site)
+    assert fetched["current-oct"] == before["current-oct"] == 1  # stored already: not fetched again
+    assert {slug for slug, n in fetched.items() if n} == stored
+    assert site.hits("/archive/2025-08.xml") == 0  # the chain stops once pages predate the window
+    assert site.hits("/sitemap-2025-08.xml") == 0  # so does a child sitemap last modified before it
+    assert _runs(conn)[-1] == ("backfill", "succeeded", 4, 4, 0, 0, 1)
+    counts = table_counts(conn)
+
+    _run(dagbag, "newsflow_backfill", datetime(2025, 11, 1, tzinfo=UTC), conf)
+    assert table_counts(conn) == counts
+    assert article_paths(site) == fetched
+    assert _runs(conn)[-1] == ("backfill", "succeeded", 0, 0, 0, 0, 5)
+
+
+def test_backfill_dag_without_params_covers_its_data_interval(dagbag, newsflow_db, conn, site):
+    feed_url = serve_history_site(site)
+    store.register_feed(conn, feed_url)  # enabled feeds are backfilled when no feed is given
+    _run(dagbag, "newsflow_backfill", datetime(2025, 10, 9, tzinfo=UTC))  # interval: 8 October
+    stored = [r[0].rsplit("/", 1)[1] for r in conn.execute("SELECT url FROM articles")]
+    assert stored == ["sitemap-oct-08"]
+
+
+def test_reprocess_dag_follows_a_rule_change_without_refetching(dagbag, newsflow_db, settings, conn, site, monkeypatch):
+    from pipeline import analyse
+    from pipeline.ingest import ingest
+
+    feed_url = serve_demo_site(site)
+    ingest(settings, [feed_url])
+    before = conn.execute("SELECT article_id, kind, quote FROM statements ORDER BY 1, 3").fetchall()
+    assert any(kind == "indirect" for _, kind, _ in before)
+    raw = conn.execute("SELECT id, raw_html, text FROM articles ORDER BY id").fetchall()
+    requests = list(site.requests)
+
+    # A new rule version that no longer reports indirect speech.
+    original = analyse.extract_statements
+    monkeypatch.setattr(
+        analyse, "extract_statements", lambda *a: [s for s in original(*a) if s.kind != "indirect"]
+    )
+    monkeypatch.setattr(analyse, "NLP_VERSION", "statements-test-2")
+    _run(dagbag, "newsflow_reprocess", datetime(2026, 11, 2, tzinfo=UTC))
+
+    after = conn.execute("SELECT article_id, kind, quote FROM statements ORDER BY 1, 3").fetchall()
+    assert after == [row for row in before if row[1] != "indirect"]
+    assert {r[0] for r in conn.execute("SELECT DISTINCT extractor_version FROM statements")} == {"statements-test-2"}
+    assert {r[0] for r in conn.execute("SELECT DISTINCT nlp_version FROM articles")} == {"statements-test-2"}
+    assert conn.execute("SELECT id, raw_html, text FROM articles ORDER BY id").fetchall() == raw
+    assert site.requests == requests  # nothing fetched
+    assert _runs(conn)[-1] == ("reprocess", "succeeded", 5, 5, 0, 0, 0)
+
+    runs = len(_runs(conn))
+    _run(dagbag, "newsflow_reprocess", datetime(2026, 11, 2, tzinfo=UTC))  # nothing is outdated now
+    assert len(_runs(conn)) == runs
+    assert site.requests == requests
