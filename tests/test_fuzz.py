@@ -14,7 +14,9 @@ FEEDISH = st.one_of(
     st.binary(max_size=4000),
     st.builds(
         lambda head, items, tail: head + b"".join(items) + tail,
-        st.sampled_from([b'<?xml version="1.0"?><rss version="2.0"><channel>', b"<feed xmlns='http://www.w3.org/2005/Atom'>", b""]),
+        st.sampled_from(
+            [b'<?xml version="1.0"?><rss version="2.0"><channel>', b"<feed xmlns='http://www.w3.org/2005/Atom'>", b""]
+        ),
         st.lists(
             st.builds(
                 lambda t, link: b"<item><title>" + t + b"</title><link>" + link + b"</link></item>",
