@@ -12,6 +12,8 @@ from pathlib import Path
 
 from platformdirs import user_data_dir
 
+from .schedule import PollBounds
+
 USER_AGENT = "newsflow/0.1 (+https://github.com/newsflow/newsflow; news ingestion bot)"
 
 
@@ -81,6 +83,12 @@ class Settings:
     fetch_workers: int = 8
     nlp_workers: int = field(default_factory=lambda: max(1, os.cpu_count() or 1))
     limits: Limits = field(default_factory=Limits)
+    poll_min_seconds: float = 300.0
+    poll_max_seconds: float = 86_400.0
+
+    @property
+    def poll_bounds(self) -> PollBounds:
+        return PollBounds(self.poll_min_seconds, max(self.poll_min_seconds, self.poll_max_seconds))
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -92,6 +100,8 @@ class Settings:
             fetch_workers=_int("NEWSFLOW_FETCH_WORKERS", 8),
             nlp_workers=_int("NEWSFLOW_NLP_WORKERS", max(1, os.cpu_count() or 1)),
             limits=Limits.from_env(),
+            poll_min_seconds=_float("NEWSFLOW_POLL_MIN_SECONDS", 300.0),
+            poll_max_seconds=_float("NEWSFLOW_POLL_MAX_SECONDS", 86_400.0),
         )
 
     def with_(self, **changes: object) -> Settings:

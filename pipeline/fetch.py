@@ -39,6 +39,7 @@ class Response:
     headers: dict[str, str]
     body: bytes
     not_modified: bool = False
+    moved_to: str | None = None  # final URL when every redirect on the way was permanent
 
     @property
     def content_type(self) -> str:
@@ -231,6 +232,7 @@ class Fetcher:
         if last_modified:
             headers["If-Modified-Since"] = last_modified
         current = url
+        permanent = True  # every redirect so far was permanent: the resource has moved
         for _hop in range(self.limits.max_redirects + 1):
             host, port, addresses = self.guard.resolve(current)
             self.limiter.acquire(host)
@@ -242,8 +244,11 @@ class Fetcher:
                 location = response.headers.get("location")
                 if not location:
                     raise ItemError("http_status", f"HTTP {response.status} without Location")
+                permanent = permanent and response.status in (301, 308)
                 current = urljoin(current, location)
                 continue
+            if permanent and current != url:
+                response.moved_to = current
             if response.status == 304:
                 response.not_modified = True
                 return response

@@ -27,13 +27,13 @@ from .fetch import AddressGuard, Fetcher, Response
 from .nlp import clip_text, load_model
 from .pagework import PageTask, page_pool
 from .reasons import ItemError
+from .schedule import failure_interval, failure_weight, next_interval
 from .urls import host_of
 from .workers import WorkerFailure
 
 log = logging.getLogger(__name__)
 
 BATCH = 32
-FEED_POLL_SECONDS = 3600.0
 FEED_LOCK_WAIT_SECONDS = 900.0
 FEED_ACCEPT = "application/rss+xml, application/atom+xml, application/xml;q=0.9, text/xml;q=0.8, */*;q=0.5"
 
@@ -221,9 +221,10 @@ def _load_feed(
     if not store.lock_feed(conn, feed.id, FEED_LOCK_WAIT_SECONDS):
         summary.feeds_failed[feed.url] = "busy: another newsflow run kept this feed locked"
         return []
+    bounds = settings.poll_bounds
     try:
         response = fetcher.get(
-            feed.url,
+            feed.fetch_url,
             timeout=settings.limits.feed_timeout,
             etag=feed.etag,
             last_modified=feed.last_modified,
@@ -238,10 +239,11 @@ def _load_feed(
                 etag=None,
                 last_modified=None,
                 warning=None,
-                poll_seconds=FEED_POLL_SECONDS,
+                poll_seconds=next_interval(feed.poll_interval_seconds, 0, bounds),
+                moved_to=response.moved_to,
             )
             return []
-        parsed = parse_feed(response.body, feed.url, settings.limits.max_items_per_feed)
+        parsed = parse_feed(response.body, feed.fetch_url, settings.limits.max_items_per_feed)
     except ItemError as exc:
         summary.feeds_failed[feed.url] = f"{exc.reason}: {exc.message}"
         store.feed_failed(
@@ -250,19 +252,10 @@ def _load_feed(
             exc.reason,
             exc.message,
             disable_after=settings.limits.feed_disable_after,
-            poll_seconds=FEED_POLL_SECONDS,
+            poll_seconds=failure_interval(feed.poll_interval_seconds, feed.consecutive_failures + 1, bounds),
+            weight=failure_weight(exc.reason, exc.transient),
         )
         return []
-    store.feed_fetched(
-        conn,
-        feed.id,
-        title=parsed.title,
-        site_url=parsed.site_url,
-        etag=response.etag,
-        last_modified=response.last_modified,
-        warning=parsed.warning,
-        poll_seconds=FEED_POLL_SECONDS,
-    )
     known = store.known_items(conn, feed.id, [i.key for i in parsed.items])
     todo: list[WorkItem] = []
     done: list[str] = []
@@ -272,6 +265,18 @@ def _load_feed(
             done.append(item.key)
             continue
         todo.append(WorkItem(feed.id, item))
+    store.feed_fetched(
+        conn,
+        feed.id,
+        title=parsed.title,
+        site_url=parsed.site_url,
+        etag=response.etag,
+        last_modified=response.last_modified,
+        warning=parsed.warning,
+        poll_seconds=next_interval(feed.poll_interval_seconds, len(todo), bounds),
+        new_items=len(todo),
+        moved_to=response.moved_to,
+    )
     store.touch_items(conn, feed.id, done)
     summary.unchanged += len(done)
     return todo

@@ -6,7 +6,7 @@ Kept in one module so the schema contract (sql/*.sql) and its uses can be read s
 UPSERT_FEED = """
 INSERT INTO feeds (url) VALUES (%(url)s)
 ON CONFLICT (url_key) DO UPDATE SET url = EXCLUDED.url
-RETURNING id, url, etag, last_modified, enabled, status
+RETURNING id, url, etag, last_modified, enabled, status, moved_to, poll_interval_seconds, consecutive_failures
 """
 
 FEED_FETCHED = """
@@ -15,12 +15,18 @@ UPDATE feeds SET
     site_url = coalesce(%(site_url)s, site_url),
     etag = coalesce(%(etag)s, etag),
     last_modified = coalesce(%(last_modified)s, last_modified),
+    moved_to = coalesce(%(moved_to)s, moved_to),
     last_fetched_at = now(),
     last_success_at = now(),
     consecutive_failures = 0,
+    failure_score = 0,
     status = 'active',
+    enabled = true,
+    disabled_reason = NULL,
     last_error_reason = CASE WHEN %(warning)s::text IS NULL THEN NULL ELSE 'feed_malformed' END,
     last_error = %(warning)s,
+    items_last_poll = %(new_items)s,
+    poll_interval_seconds = %(poll_seconds)s,
     next_poll_at = now() + make_interval(secs => %(poll_seconds)s)
 WHERE id = %(id)s
 """
@@ -29,11 +35,12 @@ FEED_FAILED = """
 UPDATE feeds SET
     last_fetched_at = now(),
     consecutive_failures = consecutive_failures + 1,
+    failure_score = failure_score + %(weight)s,
     last_error_reason = %(reason)s,
     last_error = %(message)s,
-    status = CASE WHEN consecutive_failures + 1 >= %(disable_after)s THEN 'disabled' ELSE 'failing' END,
-    enabled = enabled AND consecutive_failures + 1 < %(disable_after)s,
-    disabled_reason = CASE WHEN consecutive_failures + 1 >= %(disable_after)s
+    status = CASE WHEN failure_score + %(weight)s >= %(disable_after)s THEN 'disabled' ELSE 'failing' END,
+    enabled = enabled AND failure_score + %(weight)s < %(disable_after)s,
+    disabled_reason = CASE WHEN failure_score + %(weight)s >= %(disable_after)s
                            THEN %(reason)s || ': ' || %(message)s ELSE disabled_reason END,
     next_poll_at = now() + make_interval(secs => %(poll_seconds)s)
 WHERE id = %(id)s

@@ -28,6 +28,14 @@ class FeedRow:
     last_modified: str | None
     enabled: bool
     status: str
+    moved_to: str | None = None
+    poll_interval_seconds: float | None = None
+    consecutive_failures: int = 0
+
+    @property
+    def fetch_url(self) -> str:
+        """Where to fetch the feed: its new address after a permanent redirect."""
+        return self.moved_to or self.url
 
 
 @dataclass(frozen=True)
@@ -78,6 +86,8 @@ def feed_fetched(
     last_modified: str | None,
     warning: str | None,
     poll_seconds: float,
+    new_items: int = 0,
+    moved_to: str | None = None,
 ) -> None:
     with conn.transaction():
         conn.execute(
@@ -90,6 +100,8 @@ def feed_fetched(
                 "last_modified": last_modified,
                 "warning": warning,
                 "poll_seconds": poll_seconds,
+                "new_items": new_items,
+                "moved_to": moved_to,
             },
         )
 
@@ -102,6 +114,7 @@ def feed_failed(
     *,
     disable_after: int,
     poll_seconds: float,
+    weight: float = 1.0,
 ) -> None:
     with conn.transaction():
         conn.execute(
@@ -112,6 +125,7 @@ def feed_failed(
                 "message": message[:2000],
                 "disable_after": disable_after,
                 "poll_seconds": poll_seconds,
+                "weight": weight,
             },
         )
 
