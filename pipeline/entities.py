@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from spacy.tokens import Doc, Span
 
+MAX_NAME_CHARS = 200
 KEPT_LABELS = {"PERSON", "ORG", "GPE", "LOC", "NORP", "FAC"}
 
 # Words that precede a person's name without being part of it.
@@ -193,8 +194,8 @@ def find_mentions(doc: Doc) -> tuple[list[Mention], dict[int, Cluster]]:
         s, e = bounds
         span = doc[s:e]
         text = span.text
-        if not any(ch.isalpha() for ch in text):
-            continue
+        if not any(ch.isalpha() for ch in text) or len(text) > MAX_NAME_CHARS:
+            continue  # no letters, or a run-on "name" that would only bloat the index
         raw.append((span.start_char, span.end_char, text, ent.label_))
 
     full_names: dict[str, str] = {}  # surname key -> full name key

@@ -191,3 +191,33 @@ def test_loader_role_can_ingest_into_a_migrated_database(settings, conn, site):
     loader = replace(settings, database_url=make_conninfo(**params))
     summary = ingest(loader, [serve_demo_site(site)])
     assert summary.status == "succeeded" and summary.stored == 5
+
+
+def test_long_urls_and_republished_text(settings, conn, site):
+    """Keys are hashed (a 6,000-character URL fits the index); the same text elsewhere is a duplicate."""
+    from .pages import FeedEntry, news_page, rss
+
+    paras = [f"Paragraph {i}: the harbour council met again and argued about the ferry timetable." for i in range(8)]
+    long_path = "/story/" + "x" * 6000
+    site.add(long_path, news_page("Harbour story", paras))
+    site.add("/republished/harbour", news_page("Harbour story (republished)", paras, author="Syndication desk"))
+    feed = site.add(
+        "/f.xml",
+        rss(
+            [
+                FeedEntry("long", site.url(long_path), guid="l" * 3000),
+                FeedEntry("again", site.url("/republished/harbour"), guid="r"),
+            ]
+        ),
+        "application/rss+xml",
+    )
+    summary = ingest(settings, [feed])
+    assert (summary.stored, summary.duplicate) == (1, 1)
+    original = conn.execute("SELECT id, length(url) FROM articles").fetchone()
+    assert original[1] > 6000
+    republished = conn.execute("SELECT state, article_id, url FROM feed_items WHERE guid = 'r'").fetchone()
+    assert (
+        republished[0] == "duplicate"
+        and republished[1] == original[0]
+        and republished[2].endswith("/republished/harbour")
+    )
