@@ -244,3 +244,32 @@ def test_ten_thousand_item_feed(settings, conn, site):
     assert summary.seen == 10_000 and summary.stored == 1 and summary.duplicate == 9_999
     assert conn.execute("SELECT count(*) FROM feed_items").fetchone()[0] == 10_000
     assert site.hits("/good") == 1
+
+
+def test_proxy_settings_in_the_environment_are_ignored(settings, conn, site, monkeypatch):
+    """C3.24: a proxy (or credentials) in the environment is not used unless configured."""
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
+        monkeypatch.setenv(name, "http://127.0.0.1:1")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    site.add("/good", news_page("Harbour extension approved", GOOD_PARAGRAPHS))
+    feed = site.add("/feed.xml", rss([FeedEntry("good", site.url("/good"), guid="g")]), "application/rss+xml")
+    assert ingest(settings, [feed]).stored == 1
+
+
+def test_a_ledger_that_does_not_reconcile_fails_the_run(settings, conn, site, monkeypatch):
+    """C5.33: counts that disagree with the ledger mark the run failed, not succeeded."""
+    from pipeline import ingest as ingest_module
+
+    site.add("/good", news_page("Harbour extension approved", GOOD_PARAGRAPHS))
+    feed = site.add("/feed.xml", rss([FeedEntry("good", site.url("/good"), guid="g")]), "application/rss+xml")
+    original = ingest_module.RunSummary.count
+
+    def overcount(self, state, reason=None):
+        original(self, state, reason)
+        self.stored += 1  # a miscount, as a task that died half-way would leave
+
+    monkeypatch.setattr(ingest_module.RunSummary, "count", overcount)
+    summary = ingest(settings, [feed])
+    assert summary.status == "failed" and "does not reconcile" in summary.message
+    assert conn.execute("SELECT status FROM ops.runs").fetchone()[0] == "failed"
