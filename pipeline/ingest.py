@@ -50,6 +50,7 @@ class RunSummary:
     duplicate: int = 0
     unchanged: int = 0
     quarantined: Counter[str] = field(default_factory=Counter)
+    validators: dict[int, tuple[str | None, str | None]] = field(default_factory=dict)
     status: str = "succeeded"
     message: str | None = None
 
@@ -270,14 +271,16 @@ def _load_feed(
         feed.id,
         title=parsed.title,
         site_url=parsed.site_url,
-        etag=response.etag,
-        last_modified=response.last_modified,
+        etag=None,  # the validators are saved once this poll's items are all processed
+        last_modified=None,
         warning=parsed.warning,
         poll_seconds=next_interval(feed.poll_interval_seconds, len(todo), bounds),
         new_items=len(todo),
         moved_to=response.moved_to,
     )
     store.touch_items(conn, feed.id, done)
+    if response.etag or response.last_modified:
+        summary.validators[feed.id] = (response.etag, response.last_modified)
     summary.unchanged += len(done)
     return todo
 
@@ -407,6 +410,11 @@ def run_items(
             ):
                 work = collect(conn, fetcher, summary)
                 process_items(conn, fetcher, pool, settings, run_id, work, summary, progress)
+                # Only now may a feed answer "304 Not Modified": every item it listed is in the
+                # ledger. A run that dies earlier leaves the old validators, and the rerun sees
+                # the full feed again (nothing lost).
+                for feed_id, (etag, last_modified) in summary.validators.items():
+                    store.save_validators(conn, feed_id, etag, last_modified)
         except (RunAborted, psycopg.OperationalError) as exc:
             summary.status = "failed"
             summary.message = str(exc)

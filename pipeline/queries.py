@@ -46,6 +46,10 @@ UPDATE feeds SET
 WHERE id = %(id)s
 """
 
+SAVE_VALIDATORS = """
+UPDATE feeds SET etag = %(etag)s, last_modified = %(last_modified)s WHERE id = %(id)s
+"""
+
 KNOWN_ITEMS = """
 SELECT item_key, state, transient FROM feed_items
 WHERE feed_id = %(feed_id)s AND item_key = ANY(%(keys)s)

@@ -130,6 +130,11 @@ def feed_failed(
         )
 
 
+def save_validators(conn: psycopg.Connection, feed_id: int, etag: str | None, last_modified: str | None) -> None:
+    with conn.transaction():
+        conn.execute(q.SAVE_VALIDATORS, {"id": feed_id, "etag": etag, "last_modified": last_modified})
+
+
 def known_items(conn: psycopg.Connection, feed_id: int, keys: list[str]) -> dict[str, tuple[str, bool]]:
     rows = conn.execute(q.KNOWN_ITEMS, {"feed_id": feed_id, "keys": keys}).fetchall()
     return {key: (state, transient) for key, state, transient in rows}
