@@ -27,7 +27,7 @@ from .archives import feed_links, older_pages, paged_url
 from .config import Limits, Settings
 from .feeds import FeedItem, ParsedFeed, item_key, parse_feed
 from .fetch import Fetcher
-from .ingest import FEED_ACCEPT, Progress, RunSummary, WorkItem, run_items
+from .ingest import FEED_ACCEPT, FEED_LOCK_WAIT_SECONDS, Progress, RunSummary, WorkItem, run_items
 from .reasons import ItemError
 from .sitemaps import SitemapError, inflate, parse_sitemap, robots_sitemaps
 from .urls import BadURL, canonical_url, host_of
@@ -136,8 +136,10 @@ def _gone(exc: ItemError) -> bool:
     return exc.reason == "http_status" and not exc.transient
 
 
-def _read_feed(fetcher: Fetcher, url: str, limits: Limits, found: Discovery) -> tuple[ParsedFeed, list[str]]:
-    response = fetcher.get(url, timeout=limits.feed_timeout, accept=FEED_ACCEPT)
+def _read_feed(
+    fetcher: Fetcher, url: str, limits: Limits, found: Discovery, *, robots: bool = False
+) -> tuple[ParsedFeed, list[str]]:
+    response = fetcher.get(url, timeout=limits.feed_timeout, accept=FEED_ACCEPT, robots=robots)
     found.documents += 1
     parsed = parse_feed(response.body, url, limits.max_items_per_feed)
     return parsed, older_pages(feed_links(response.body, url))
@@ -176,7 +178,7 @@ def _walk_paged(
             return
         visited.add(url)
         try:
-            parsed, _older = _read_feed(fetcher, url, limits, found)
+            parsed, _older = _read_feed(fetcher, url, limits, found, robots=True)  # a guessed URL
         except ItemError as exc:
             if not (_gone(exc) or exc.reason == "feed_malformed"):
                 found.problem(url, exc)
@@ -226,7 +228,7 @@ def _walk_sitemaps(fetcher: Fetcher, feed_url: str, window: Window, limits: Limi
             continue
         visited.add(url)
         try:
-            response = fetcher.get(url, timeout=limits.feed_timeout, accept=SITEMAP_ACCEPT)
+            response = fetcher.get(url, timeout=limits.feed_timeout, accept=SITEMAP_ACCEPT, robots=True)
             found.documents += 1
             sitemap = parse_sitemap(inflate(response.body, limits.max_body_bytes), url)
         except (ItemError, SitemapError) as exc:
@@ -322,6 +324,11 @@ def backfill(settings: Settings, feed_url: str, window: Window, *, progress: Pro
         nonlocal found
         feed = store.register_feed(conn, url)
         summary.feeds += 1
+        # The feed's loader lock, as ingest takes it: a daily run and a backfill of one feed
+        # take turns, so neither fetches or stores what the other is doing.
+        if not store.lock_feed(conn, feed.id, FEED_LOCK_WAIT_SECONDS):
+            summary.feeds_failed[url] = "busy: another newsflow run kept this feed locked"
+            return []
         found = discover(fetcher, url, window, settings.limits)
         summary.feeds_failed.update(found.problems)
         summary.message = found.describe()

@@ -15,10 +15,33 @@ from .pages import news_page
 
 SINCE, UNTIL = "2025-10-01", "2025-10-31"
 
-WORDS = (
-    "council budget river bridge harbour transit school hospital tariff grain port rail energy "
-    "water housing court police festival museum market weather airport union clinic library"
-).split()
+WORDS = [
+    "council",
+    "budget",
+    "river",
+    "bridge",
+    "harbour",
+    "transit",
+    "school",
+    "hospital",
+    "tariff",
+    "grain",
+    "port",
+    "rail",
+    "energy",
+    "water",
+    "housing",
+    "court",
+    "police",
+    "festival",
+    "museum",
+    "market",
+    "weather",
+    "airport",
+    "union",
+    "clinic",
+    "library",
+]
 
 
 @dataclass(frozen=True)
@@ -106,7 +129,9 @@ def _urlset(site: LoopbackSite, entries: list[tuple[str, str | None]]) -> str:
 def serve_history_site(site: LoopbackSite) -> str:
     """Add the site's routes; return the feed URL."""
     for slug in STORIES:
-        site.add(f"/news/{slug}", news_page(_title(slug), _paragraphs(slug), published=f"{STORIES[slug].day}T12:00:00Z"))
+        site.add(
+            f"/news/{slug}", news_page(_title(slug), _paragraphs(slug), published=f"{STORIES[slug].day}T12:00:00Z")
+        )
     xml = "application/rss+xml; charset=utf-8"
     site.add(
         "/feed.xml",

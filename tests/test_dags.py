@@ -58,6 +58,8 @@ def airflow_env(tmp_path_factory: pytest.TempPathFactory):
     patch = pytest.MonkeyPatch()
     for name, value in _airflow_environment(home).items():
         patch.setenv(name, value)
+    # Read when the DAG files are parsed: a failing task retries after a second, not minutes.
+    patch.setenv("NEWSFLOW_AIRFLOW_RETRY_DELAY", "1")
     patch.setenv("NEWSFLOW_HOST_MIN_DELAY", "0.01")
     patch.setenv("NEWSFLOW_PAGE_TIMEOUT", "10")
     patch.setenv("NEWSFLOW_FEED_TIMEOUT", "10")
@@ -109,7 +111,9 @@ def _run(dagbag, dag_id: str, logical_date: datetime, conf: dict | None = None):
 
 
 def _runs(conn: psycopg.Connection) -> list[tuple]:
-    return conn.execute("SELECT kind, status, seen, stored, duplicate, quarantined, unchanged FROM ops.runs ORDER BY id").fetchall()
+    return conn.execute(
+        "SELECT kind, status, seen, stored, duplicate, quarantined, unchanged FROM ops.runs ORDER BY id"
+    ).fetchall()
 
 
 # --- parsing ---------------------------------------------------------------------------------
@@ -265,9 +269,7 @@ def test_reprocess_dag_follows_a_rule_change_without_refetching(dagbag, newsflow
 
     # A new rule version that no longer reports indirect speech.
     original = analyse.extract_statements
-    monkeypatch.setattr(
-        analyse, "extract_statements", lambda *a: [s for s in original(*a) if s.kind != "indirect"]
-    )
+    monkeypatch.setattr(analyse, "extract_statements", lambda *a: [s for s in original(*a) if s.kind != "indirect"])
     monkeypatch.setattr(analyse, "NLP_VERSION", "statements-test-2")
     _run(dagbag, "newsflow_reprocess", datetime(2026, 11, 2, tzinfo=UTC))
 
@@ -283,3 +285,31 @@ def test_reprocess_dag_follows_a_rule_change_without_refetching(dagbag, newsflow
     _run(dagbag, "newsflow_reprocess", datetime(2026, 11, 2, tzinfo=UTC))  # nothing is outdated now
     assert len(_runs(conn)) == runs
     assert site.requests == requests
+
+
+def test_database_url_from_the_airflow_connection_or_the_environment(airflow_env, monkeypatch):
+    from pipeline import tasks
+
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_NEWSFLOW_DB",
+        json.dumps(
+            {
+                "conn_type": "postgres",
+                "host": "db",
+                "port": 5432,
+                "login": "nf",
+                "password": "s3:cr@t",
+                "schema": "newsflow",
+                "extra": {"sslmode": "require", "cursor": "dictcursor"},
+            }
+        ),
+    )
+    assert tasks.airflow_database_url() == "postgresql://nf:s3%3Acr%40t@db:5432/newsflow?sslmode=require"
+    monkeypatch.setenv("AIRFLOW_CONN_NEWSFLOW_DB", "postgresql://u:p@other:6543/nf2")
+    assert tasks.airflow_database_url() == "postgresql://u:p@other:6543/nf2"
+    monkeypatch.delenv("AIRFLOW_CONN_NEWSFLOW_DB")
+    monkeypatch.setenv("NEWSFLOW_DATABASE_URL", "postgresql://fallback/db")
+    assert tasks.airflow_database_url() == "postgresql://fallback/db"
+    monkeypatch.delenv("NEWSFLOW_DATABASE_URL")
+    with pytest.raises(tasks.NoDatabase, match="AIRFLOW_CONN_NEWSFLOW_DB"):
+        tasks.airflow_database_url()
