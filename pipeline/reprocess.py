@@ -2,9 +2,11 @@
 
 When trafilatura, the spaCy model or the statement rules change, the stored text,
 entities and statements are stale; the raw page bytes kept in ``articles.raw_html`` are
-enough to redo them, so nothing is fetched again (RELIABILITY.md C5.34). Each article is
-redone in one transaction that locks its row, updates the text columns and replaces its
-mentions and statements; the raw HTML and the article's identity (id, URL) never change.
+enough to redo them, so nothing is fetched again (RELIABILITY.md C5.34). Extraction runs
+in worker processes under ingest's time and memory limits; NLP runs here on clipped text.
+Each article is redone in one transaction that locks its row, updates the text columns and
+replaces its mentions and statements; the raw HTML and the article's identity (id, URL)
+never change.
 An article that can no longer be extracted, or whose new text would duplicate another
 article, is left exactly as it was and recorded as failed with a reason code.
 
@@ -29,7 +31,9 @@ from . import queries as q
 from .config import Settings
 from .extract import EXTRACTOR_VERSION, Extracted, content_hash, extract_article
 from .ingest import RunAborted, analyse_texts
+from .pagework import STARTUP_TIMEOUT
 from .reasons import ItemError
+from .workers import WorkerFailure, WorkerPool, report_stage
 
 log = logging.getLogger(__name__)
 
@@ -176,20 +180,57 @@ def _save(conn: psycopg.Connection, run_id: int, article_id: int, ex: Extracted,
         _record(conn, run_id, article_id, None)
 
 
+def extract_in_worker(task: tuple[bytes, str]) -> tuple:
+    """One page's extraction, run inside a worker process; the result travels back as plain data."""
+    html, url = task
+    report_stage("extraction")
+    try:
+        return ("ok", extract_article(html, url))
+    except ItemError as exc:
+        return ("error", exc.reason, exc.message, exc.transient)
+
+
+_POOLS: dict[tuple[int, float, int], WorkerPool] = {}
+
+
+def extraction_pool(settings: Settings) -> WorkerPool:
+    """Worker processes for re-extraction, under the same time and memory limits as ingest (I3).
+
+    NLP then runs in this process on text already clipped to the NLP cap, as
+    ``ingest.analyse_texts`` does.
+    """
+    limits = settings.limits
+    key = (settings.nlp_workers, limits.extraction_timeout, limits.worker_max_rss_bytes)
+    pool = _POOLS.get(key)
+    if pool is None:
+        pool = _POOLS[key] = WorkerPool(
+            extract_in_worker,
+            settings.nlp_workers,
+            timeout=STARTUP_TIMEOUT,
+            max_rss_bytes=limits.worker_max_rss_bytes,
+            stage_timeouts={"extraction": limits.extraction_timeout},
+        )
+    return pool
+
+
 def _redo_batch(
     conn: psycopg.Connection, settings: Settings, run_id: int, ids: list[int], summary: ReprocessSummary
 ) -> None:
     rows = conn.execute(q.REPROCESS_SOURCES, {"ids": ids}).fetchall()
     failures: dict[int, ItemError] = {}
     extracted: list[tuple[int, Extracted]] = []
-    for article_id, url, raw_html in rows:
-        try:
-            extracted.append((article_id, extract_article(bytes(raw_html), url)))
-        except ItemError as exc:
-            failures[article_id] = exc
-        except Exception as exc:  # one pathological page must not stop the run
-            log.exception("re-extraction failed for article %s", article_id)
-            failures[article_id] = ItemError("extraction_failed", f"{type(exc).__name__}: {exc}"[:500])
+    outcomes = extraction_pool(settings).map([(bytes(raw_html), url) for _id, url, raw_html in rows])
+    for (article_id, _url, _raw), outcome in zip(rows, outcomes, strict=True):
+        if isinstance(outcome, WorkerFailure):  # hung, out of memory or crashed: the worker was replaced
+            transient = outcome.kind in {"crashed", "error"}
+            failures[article_id] = ItemError(
+                "extraction_failed", f"{outcome.kind}: {outcome.message}"[:500], transient=transient
+            )
+        elif outcome[0] == "error":
+            _tag, reason, message, transient = outcome
+            failures[article_id] = ItemError(reason, message, transient=transient)
+        else:
+            extracted.append((article_id, outcome[1]))
     analyses = analyse_texts(settings, [ex for _, ex in extracted])
     for (article_id, ex), analysis in zip(extracted, analyses, strict=True):
         if isinstance(analysis, ItemError):
