@@ -123,6 +123,43 @@ def cmd_retry(settings: Settings, args: argparse.Namespace) -> int:
     return 0 if summary.status == "succeeded" else 1
 
 
+def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
+    import signal
+
+    from .stream import Stream, run_stream
+
+    feeds = list(args.feed or [])
+    for path in args.feeds or []:
+        feeds += _read_feed_file(path)
+    stream = Stream(settings, feeds, out=lambda line: print(line, flush=True))
+
+    def stop(signum: int, _frame: object) -> None:
+        print(f"received {signal.Signals(signum).name}: finishing in-flight items", flush=True)
+        stream.stop()
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    summary = run_stream(
+        settings, poll_min=args.poll_min, poll_max=args.poll_max, duration=args.duration, stream=stream
+    )
+    print(summary.table())
+    return 0 if summary.status == "succeeded" else 1
+
+
+def cmd_tail(settings: Settings, args: argparse.Namespace) -> int:
+    from .stream import tail
+
+    tail(
+        settings,
+        speaker=args.speaker,
+        entity=args.entity,
+        limit=args.limit,
+        timeout=args.timeout,
+        out=lambda line: print(line, flush=True),
+    )
+    return 0
+
+
 def cmd_statements(settings: Settings, args: argparse.Namespace) -> int:
     from .analyse import analyse_doc
     from .nlp import load_model
@@ -302,6 +339,21 @@ def build_parser() -> argparse.ArgumentParser:
     st = sub.add_parser("statements", help="print the statements in plain-text articles as JSON lines")
     st.add_argument("files", nargs="+", metavar="FILE")
     st.set_defaults(func=cmd_statements)
+
+    run = sub.add_parser("run", help="keep polling feeds when due and stream new items into the database")
+    run.add_argument("--feed", action="append", metavar="URL", help="also follow this feed (repeatable)")
+    run.add_argument("--feeds", action="append", metavar="FILE", help="register and follow the feeds in FILE")
+    run.add_argument("--poll-min", type=float, metavar="SECONDS", help="shortest polling interval of a feed")
+    run.add_argument("--poll-max", type=float, metavar="SECONDS", help="longest polling interval of a feed")
+    run.add_argument("--duration", type=float, metavar="SECONDS", help="stop after this long (default: until a signal)")
+    run.set_defaults(func=cmd_run)
+
+    tail_parser = sub.add_parser("tail", help="print new statements as they are stored")
+    tail_parser.add_argument("--speaker", metavar="NAME", help="only statements by speakers matching NAME")
+    tail_parser.add_argument("--entity", metavar="NAME", help="only statements from articles mentioning NAME")
+    tail_parser.add_argument("--limit", type=int, help="stop after this many statements")
+    tail_parser.add_argument("--timeout", type=float, metavar="SECONDS", help="stop after this long")
+    tail_parser.set_defaults(func=cmd_tail)
 
     status = sub.add_parser("status", help="recent runs, failing feeds and quarantine counts by reason")
     status.add_argument("--runs", type=int, default=10, help="how many recent runs to show")

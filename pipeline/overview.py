@@ -23,13 +23,9 @@ WHERE article_id = %(article_id)s ORDER BY quote_start
 
 def stored_overview(conn: psycopg.Connection, feed_url: str, quote_width: int = 90) -> str:
     lines: list[str] = []
-    for article_id, title, published, mentions, n_statements in conn.execute(
-        OVERVIEW, {"feed_url": feed_url}
-    ):
+    for article_id, title, published, mentions, n_statements in conn.execute(OVERVIEW, {"feed_url": feed_url}):
         when = published.strftime("%Y-%m-%d %H:%M") if published else "undated"
-        lines.append(
-            f"[{article_id}] {title} ({when}; {mentions} entity mentions, {n_statements} statements)"
-        )
+        lines.append(f"[{article_id}] {title} ({when}; {mentions} entity mentions, {n_statements} statements)")
         for kind, speaker, cue, quote in conn.execute(STATEMENTS, {"article_id": article_id}):
             short = textwrap.shorten(quote.replace("\n", " "), quote_width, placeholder=" ...")
             lines.append(f"    {kind:<8} {speaker} ({cue}): {short}")

@@ -51,7 +51,9 @@ UPDATE feeds SET etag = %(etag)s, last_modified = %(last_modified)s WHERE id = %
 """
 
 KNOWN_ITEMS = """
-SELECT item_key, state, transient FROM feed_items
+SELECT item_key, state,
+       transient AND updated_at <= now() - make_interval(secs => %(retry_after)s * attempts) AS retry_now
+FROM feed_items
 WHERE feed_id = %(feed_id)s AND item_key = ANY(%(keys)s)
 """
 
@@ -245,4 +247,38 @@ WHERE i.state = 'quarantined'
   AND (i.transient OR %(include_permanent)s)
 ORDER BY i.feed_id, i.id
 LIMIT %(limit)s
+"""
+
+STATEMENT_IDS = "SELECT id FROM statements WHERE article_id = %(article_id)s ORDER BY id"
+
+NOTIFY = "SELECT pg_notify(%(channel)s, %(payload)s)"
+
+DUE_FEEDS = """
+SELECT id, url, etag, last_modified, enabled, status, moved_to, poll_interval_seconds, consecutive_failures
+FROM feeds
+WHERE enabled AND (next_poll_at IS NULL OR next_poll_at <= now())
+ORDER BY next_poll_at NULLS FIRST, id
+"""
+
+NEXT_DUE = "SELECT min(next_poll_at) FROM feeds WHERE enabled"
+
+STORED_SINCE = """
+SELECT count(*), percentile_cont(0.5) WITHIN GROUP (ORDER BY lag), percentile_cont(0.95) WITHIN GROUP (ORDER BY lag)
+FROM (
+    SELECT extract(epoch FROM a.stored_at - a.published_at) AS lag
+    FROM articles a WHERE a.stored_at >= %(since)s AND a.published_at IS NOT NULL
+) lags
+"""
+
+TAIL_STATEMENTS = """
+SELECT s.id, a.id, a.title, coalesce(e.name, s.speaker), s.kind, s.cue, s.quote
+FROM statements s
+JOIN articles a ON a.id = s.article_id
+LEFT JOIN entities e ON e.id = s.speaker_entity_id
+WHERE s.id = ANY(%(ids)s)
+  AND (%(speaker)s::text IS NULL OR coalesce(e.name, s.speaker) ILIKE '%%' || %(speaker)s || '%%')
+  AND (%(entity)s::text IS NULL OR EXISTS (
+        SELECT 1 FROM entity_mentions m JOIN entities me ON me.id = m.entity_id
+        WHERE m.article_id = a.id AND me.name ILIKE '%%' || %(entity)s || '%%'))
+ORDER BY s.id
 """

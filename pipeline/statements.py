@@ -557,7 +557,7 @@ class _Resolver:
         left = head.left_edge
         while left.i < head.i and left.lower_ in DEFINITE:
             left = left.nbor(1)
-        name = self.doc.text[left.idx : head.idx + len(head.text)]
+        name = self.index.text[left.idx : head.idx + len(head.text)]
         key = name.casefold()
         for c in self.clusters.values():
             if c.label == "ORG" and c.name.casefold() == key:
@@ -572,11 +572,32 @@ class _Resolver:
         start = tok
         while start.i > 0 and start.nbor(-1).pos_ == "PROPN" and start.nbor(-1).dep_ == "compound":
             start = start.nbor(-1)
-        name = self.doc.text[start.idx : tok.idx + len(tok.text)]
-        cluster = Cluster(id=max(self.clusters, default=-1) + 1, label="PERSON", name=name, aliases={name})
+        name = self.index.text[start.idx : tok.idx + len(tok.text)]
+        if start is tok:
+            name = self._full_name(tok) or name
+        for cluster in self.clusters.values():
+            if cluster.label == "PERSON" and cluster.name == name:
+                cluster.aliases.add(tok.text)
+                self.new_mentions.append(Mention(start.idx, tok.idx + len(tok.text), tok.text, "PERSON", cluster.id))
+                return cluster.id
+        cluster = Cluster(id=max(self.clusters, default=-1) + 1, label="PERSON", name=name, aliases={name, tok.text})
         self.clusters[cluster.id] = cluster
-        self.new_mentions.append(Mention(start.idx, tok.idx + len(tok.text), name, "PERSON", cluster.id))
+        mention_text = self.index.text[start.idx : tok.idx + len(tok.text)]
+        self.new_mentions.append(Mention(start.idx, tok.idx + len(tok.text), mention_text, "PERSON", cluster.id))
         return cluster.id
+
+    def _full_name(self, surname: Token) -> str | None:
+        """'Ana Ruiz' for a lone 'Ruiz' when the text names her in full somewhere."""
+        for other in self.doc:
+            if (
+                other.text == surname.text
+                and other.i > 0
+                and other.nbor(-1).pos_ == "PROPN"
+                and other.nbor(-1).is_title
+                and other.nbor(-1).ent_type_ not in NOT_SPEAKERS | {"GPE", "ORG", "NORP"}
+            ):
+                return f"{other.nbor(-1).text} {other.text}"
+        return None
 
     def role_cluster(self, tok: Token, before: int) -> int | None:
         lemma = tok.lemma_.lower()
@@ -594,7 +615,7 @@ class _Resolver:
 
 
 def _candidates(doc: Doc, index: _Index) -> list[_Candidate]:
-    text = doc.text
+    text = index.text
     attributed: dict[int, _Attribution] = {}  # quote index -> attribution
     consumed: set[int] = set()  # quote indexes that are fragments of mixed statements
     out: list[_Candidate] = []
@@ -773,7 +794,7 @@ def extract_statements(doc: Doc, mentions: list[Mention], clusters: dict[int, Cl
     (both are updated in place) so every named speaker is an entity.
     """
     quotes = find_quotes(doc.text)
-    index = _Index(doc, quotes, mentions)
+    index = _Index(doc, quotes, mentions)  # doc.text joins every token on each call: use index.text
     resolver = _Resolver(doc, index, clusters)
     candidates = _candidates(doc, index)
     content_spans = [(c.start, c.end) for c in candidates] + [(q.open_at, q.close_at) for q in quotes]
@@ -785,7 +806,7 @@ def extract_statements(doc: Doc, mentions: list[Mention], clusters: dict[int, Cl
         if cand.attribution is None:
             speaker = None
             if previous is not None and previous.speaker_cluster is not None:
-                gap = doc.text[previous.quote_end : cand.start]
+                gap = index.text[previous.quote_end : cand.start]
                 same_paragraph = "\n" not in gap
                 follows_quote = cand.inherit_from_previous and previous.kind == "direct" and gap.count("\n") <= 3
                 if same_paragraph or follows_quote:
@@ -847,7 +868,7 @@ def _attribute(
                 cluster = _resolve_noun_phrase(
                     subject, verb, doc, index, resolver, clusters, last_speaker, content_spans
                 )
-    mention_text = doc.text[mention[0] : mention[1]] if mention else None
+    mention_text = index.text[mention[0] : mention[1]] if mention else None
     speaker = clusters[cluster].name if cluster is not None else mention_text
     return Statement(
         cand.kind,
@@ -859,7 +880,7 @@ def _attribute(
         mention[0] if mention else None,
         mention[1] if mention else None,
         cluster,
-        doc.text[cue_start:cue_end],
+        index.text[cue_start:cue_end],
         cue_start,
         cue_end,
     )

@@ -7,6 +7,7 @@ Loads are idempotent: unique keys on canonical URL and content hash, ``ON CONFLI
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -135,9 +136,15 @@ def save_validators(conn: psycopg.Connection, feed_id: int, etag: str | None, la
         conn.execute(q.SAVE_VALIDATORS, {"id": feed_id, "etag": etag, "last_modified": last_modified})
 
 
-def known_items(conn: psycopg.Connection, feed_id: int, keys: list[str]) -> dict[str, tuple[str, bool]]:
-    rows = conn.execute(q.KNOWN_ITEMS, {"feed_id": feed_id, "keys": keys}).fetchall()
-    return {key: (state, transient) for key, state, transient in rows}
+def known_items(
+    conn: psycopg.Connection, feed_id: int, keys: list[str], retry_after: float = 0.0
+) -> dict[str, tuple[str, bool]]:
+    """Ledger state of these items and whether each is due for a retry now.
+
+    A transiently quarantined item is due once ``retry_after`` x its attempts have passed.
+    """
+    rows = conn.execute(q.KNOWN_ITEMS, {"feed_id": feed_id, "keys": keys, "retry_after": retry_after}).fetchall()
+    return {key: (state, retry_now) for key, state, retry_now in rows}
 
 
 def touch_items(conn: psycopg.Connection, feed_id: int, keys: list[str]) -> None:
@@ -324,7 +331,25 @@ def store_article(
         article_id = row[0]
         write_analysis(conn, article_id, analysis)
         _record_item(conn, run_id, feed_id, item, state="stored", article_id=article_id, url=page.url)
+        notify_stored(conn, article_id, feed_id)
     return "stored", article_id
+
+
+NOTIFY_CHANNEL = "newsflow_articles"
+_IDS_PER_NOTIFICATION = 500  # keeps each payload well under PostgreSQL's 8000-byte limit
+
+
+def notify_stored(conn: psycopg.Connection, article_id: int, feed_id: int | None) -> None:
+    """Tell listeners an article and its statements are queryable (delivered at commit).
+
+    Payload: JSON ``{"article_id", "feed_id", "statement_ids"}``, ids only, never bodies.
+    An article with many statements is announced in several notifications.
+    """
+    ids = [r[0] for r in conn.execute(q.STATEMENT_IDS, {"article_id": article_id})]
+    chunks = [ids[i : i + _IDS_PER_NOTIFICATION] for i in range(0, len(ids), _IDS_PER_NOTIFICATION)] or [[]]
+    for chunk in chunks:
+        payload = json.dumps({"article_id": article_id, "feed_id": feed_id, "statement_ids": chunk})
+        conn.execute(q.NOTIFY, {"channel": NOTIFY_CHANNEL, "payload": payload})
 
 
 def start_run(conn: psycopg.Connection, kind: str) -> int:
