@@ -213,8 +213,12 @@ def _load_feed(
     settings: Settings,
     feed: store.FeedRow,
     summary: RunSummary,
+    retry_after: float = 0.0,
 ) -> list[WorkItem]:
     """Fetch and parse one feed; return its items that still need processing.
+
+    Transiently quarantined items come back once ``retry_after`` seconds times their
+    attempts have passed (0 for batch runs: every run retries them once).
 
     The run holds the feed's advisory lock from here to its end, so a second loader on the
     same feed waits for the first and then finds its items done (no doubles, no refetch).
@@ -257,7 +261,7 @@ def _load_feed(
             weight=failure_weight(exc.reason, exc.transient),
         )
         return []
-    known = store.known_items(conn, feed.id, [i.key for i in parsed.items])
+    known = store.known_items(conn, feed.id, [i.key for i in parsed.items], retry_after)
     todo: list[WorkItem] = []
     done: list[str] = []
     for item in parsed.items:
