@@ -8,7 +8,7 @@ merged live here (``entity_key``, ``surname_of``).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from spacy.tokens import Doc, Span
 
@@ -199,9 +199,13 @@ def find_mentions(doc: Doc) -> tuple[list[Mention], dict[int, Cluster]]:
         raw.append((span.start_char, span.end_char, text, ent.label_))
 
     full_names: dict[str, str] = {}  # surname key -> full name key
+    given_names: dict[str, str] = {}  # first word -> full name key ("Liu" of "Liu Xiaoming")
     for _s, _e, text, label in raw:
         if label == "PERSON" and len(text.split()) >= 2:
             full_names.setdefault(surname_of(text), entity_key(text))
+            given_names.setdefault(entity_key(text).split(" ")[0], entity_key(text))
+    for first, full in given_names.items():
+        full_names.setdefault(first, full)  # a surname match, when there is one, wins
 
     clusters: dict[tuple[str, str], Cluster] = {}
     mentions: list[Mention] = []
@@ -228,5 +232,42 @@ def find_mentions(doc: Doc) -> tuple[list[Mention], dict[int, Cluster]]:
             cluster.name = name
         cluster.aliases.add(name)
         resolved[(start, end)] = Mention(start, end, text, label, cluster.id)
-    mentions = sorted(resolved.values(), key=lambda m: m.start)
-    return mentions, {c.id: c for c in clusters.values()}
+    by_id = {c.id: c for c in clusters.values()}
+    merged = _merge_acronyms(by_id)
+    mentions = sorted(
+        (
+            replace(m, cluster=merged.get(m.cluster, m.cluster), label=by_id[merged.get(m.cluster, m.cluster)].label)
+            for m in resolved.values()
+        ),
+        key=lambda m: m.start,
+    )
+    for gone in merged:
+        by_id.pop(gone, None)
+    return mentions, by_id
+
+
+_MINOR_WORDS = {"and", "of", "the", "for", "de", "la", "&"}
+
+
+def _initials(name: str) -> str:
+    return "".join(w[0] for w in name.replace("-", " ").split() if w.lower() not in _MINOR_WORDS and w[:1].isupper())
+
+
+def _merge_acronyms(clusters: dict[int, Cluster]) -> dict[int, int]:
+    """Map acronym clusters ("CBP", "U.S.") onto the spelled-out name in the same article."""
+    merged: dict[int, int] = {}
+    for short in clusters.values():
+        letters = short.name.replace(".", "")
+        if not (2 <= len(letters) <= 6 and letters.isupper() and letters.isalpha()):
+            continue
+        for long in clusters.values():
+            if (
+                long.id != short.id
+                and long.label != "PERSON"
+                and len(long.name.split()) >= 2
+                and _initials(long.name) == letters
+            ):
+                merged[short.id] = long.id
+                long.aliases |= short.aliases | {short.name}
+                break
+    return merged
