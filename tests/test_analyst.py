@@ -440,7 +440,7 @@ EXPECTED = {
     2: lambda rows: len(rows) >= len(PESKOV_QUOTES) and all(any(f in r["quote"] for r in rows) for f in PESKOV_QUOTES),
     3: lambda rows: {"Dmitry Peskov", "Dmitry Medvedev"} <= {r["speaker"] for r in rows},
     4: lambda rows: rows[0]["url"].endswith("estonia-sanctions-tankers-price-cap"),
-    5: lambda rows: {"EU", "Riho Vaher"} <= {r["named_with"] for r in rows},
+    5: lambda rows: {"European Union", "Riho Vaher"} <= {r["named_with"] for r in rows},
     6: lambda rows: (SEED_DAY, "US") in {(r["day"], r["entity"]) for r in rows} and len({r["day"] for r in rows}) == 6,
     7: lambda rows: "Estonian Foreign Ministry" in {r["speaker"] for r in rows},
     8: lambda rows: "the Kremlin spokesman" in {r["attributed_to"] for r in rows},
