@@ -99,9 +99,7 @@ def extract_article(html: bytes, url: str) -> Extracted:
             deduplicate=False,
         )
     except Exception as exc:  # trafilatura has no narrow error type for bad markup
-        raise ItemError(
-            "extraction_failed", f"trafilatura failed: {type(exc).__name__}: {exc}"[:500]
-        ) from exc
+        raise ItemError("extraction_failed", f"trafilatura failed: {type(exc).__name__}: {exc}"[:500]) from exc
     text = clean_text(doc.text or "") if doc is not None else ""
     if len(text.split()) < MIN_WORDS:
         raise ItemError(

@@ -1,16 +1,20 @@
 """The ingest job: feeds in, articles with entities and statements out.
 
-Stages run per batch of items: fetch pages concurrently (per-host politeness in the
-fetcher), extract text, run spaCy over the batch with ``nlp.pipe``, then store each article
-in its own transaction. Every item ends in the ledger as stored, duplicate or quarantined
-with a reason; one bad item or feed never stops the others (RELIABILITY.md I1, I2).
+The stages run as a pipeline (``_Flow``): threads fetch pages ahead, taking hosts in turn
+so per-host politeness does not stall the run; worker processes extract and analyse
+chunks of fetched pages (``nlp.pipe`` over each chunk); this thread stores each article in
+its own transaction while the workers go on with the next chunks. Every item ends in the
+ledger as stored, duplicate or quarantined with a reason; one bad item or feed never stops
+the others (RELIABILITY.md I1, I2). docs/performance.md has the measurements behind it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-from collections import Counter
+import queue
+import time
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -25,7 +29,7 @@ from .extract import Extracted, looks_like_html
 from .feeds import FeedItem, parse_feed
 from .fetch import AddressGuard, Fetcher, Response
 from .nlp import clip_text, load_model
-from .pagework import PageTask, page_pool
+from .pagework import Chunk, ChunkResult, PageTask, page_pool
 from .reasons import ItemError
 from .schedule import failure_interval, failure_weight, next_interval
 from .urls import host_of
@@ -34,6 +38,8 @@ from .workers import WorkerFailure
 log = logging.getLogger(__name__)
 
 BATCH = 32
+CHUNK = 8  # pages per worker task: spaCy batches them (nlp.pipe)
+AHEAD = 3  # chunks per worker fetched ahead of the analysis
 FEED_LOCK_WAIT_SECONDS = 900.0
 FEED_ACCEPT = "application/rss+xml, application/atom+xml, application/xml;q=0.9, text/xml;q=0.8, */*;q=0.5"
 
@@ -50,6 +56,9 @@ class RunSummary:
     duplicate: int = 0
     unchanged: int = 0
     quarantined: Counter[str] = field(default_factory=Counter)
+    # seconds per stage (fetch, extract, nlp, statements, store), summed over the threads and
+    # worker processes doing it: the stages overlap, so the sum exceeds the run's wall time
+    stages: Counter[str] = field(default_factory=Counter)
     validators: dict[int, tuple[str | None, str | None]] = field(default_factory=dict)
     status: str = "succeeded"
     message: str | None = None
@@ -106,6 +115,7 @@ class WorkItem:
     fetched_at: datetime | None = None
     page: store.Page | None = None
     error: ItemError | None = None
+    article_id: int | None = None  # the article stored (or matched as a duplicate) for it
 
 
 class RunAborted(RuntimeError):
@@ -134,37 +144,6 @@ def _worker_failure(failure: WorkerFailure) -> ItemError:
     reason = "nlp_failed" if failure.stage == "nlp" else "extraction_failed"
     # A page that hung or blew the memory cap will do it again: not worth an automatic retry.
     return ItemError(reason, f"{failure.kind}: {failure.message}", transient=failure.kind in {"crashed", "error"})
-
-
-def _analyse_pages(settings: Settings, fetched: list[WorkItem]) -> list[Analysis | None]:
-    """The CPU half (in worker processes): extraction and NLP under time and memory limits."""
-    tasks = [
-        PageTask(w.response.body, w.item.link or "", settings.spacy_model, settings.limits.nlp_max_chars)
-        for w in fetched
-        if w.response is not None
-    ]
-    outcomes = page_pool(settings).map(tasks)
-    analyses: list[Analysis | None] = []
-    for work, outcome in zip(fetched, outcomes, strict=True):
-        assert work.response is not None and work.item.link is not None
-        if isinstance(outcome, WorkerFailure):
-            work.error = _worker_failure(outcome)
-        elif outcome[0] == "error":
-            _tag, reason, message, transient = outcome
-            work.error = ItemError(reason, message, transient=transient)
-        else:
-            _tag, extracted, analysis = outcome
-            work.page = store.Page(
-                url=work.item.link,
-                html=work.response.body,
-                content_type=work.response.content_type,
-                fetched_at=work.fetched_at or datetime.now(UTC),
-                extracted=extracted,
-            )
-            analyses.append(analysis)
-            continue
-        analyses.append(None)
-    return analyses
 
 
 def analyse_texts(settings: Settings, texts: Sequence[Extracted]) -> list[Analysis | ItemError]:
@@ -289,75 +268,243 @@ def _load_feed(
     return todo
 
 
-def _process_batch(
-    conn: psycopg.Connection,
-    fetcher: Fetcher,
-    pool: ThreadPoolExecutor,
-    settings: Settings,
-    run_id: int,
-    batch: list[WorkItem],
-    summary: RunSummary,
-) -> None:
-    to_fetch: list[WorkItem] = []
-    first_with_link: dict[str, WorkItem] = {}
-    repeats: list[WorkItem] = []  # items whose link another item of this batch fetches
-    stored_for_link: dict[str, int] = {}
-    for work in batch:
-        item = work.item
-        if item.link is None:
-            work.error = ItemError("bad_url", item.link_error or "feed item has no link")
-            continue
-        if item.link in first_with_link:
-            repeats.append(work)
-            continue
-        existing = store.article_for_url(conn, item.link)
-        if existing is not None:
-            store.mark_duplicate(conn, run_id, work.feed_id, item, existing)
-            summary.count("duplicate")
-            continue
-        first_with_link[item.link] = work
-        to_fetch.append(work)
-    list(pool.map(lambda w: _fetch_page(fetcher, w, settings.limits.page_timeout), to_fetch))
-    fetched = [w for w in to_fetch if w.response is not None]
-    analyses = _analyse_pages(settings, fetched)
-    for work, analysis in zip(fetched, analyses, strict=True):
-        if analysis is None:
-            continue
-        assert work.page is not None
-        published = work.item.published_at or work.page.extracted.published_at
+def _by_host(work: Iterable[WorkItem]) -> dict[str | None, deque[WorkItem]]:
+    """Items grouped by the host they are fetched from, each host's in feed order."""
+    hosts: dict[str | None, deque[WorkItem]] = {}
+    for w in work:
+        hosts.setdefault(host_of(w.item.link) if w.item.link else None, deque()).append(w)
+    return hosts
+
+
+class _Flow:
+    """Items through fetch, analysis and store as a pipeline; every item ends in the ledger.
+
+    Fetching runs ahead in ``threads``, taking hosts in turn, so one host's politeness
+    delay holds up only that host. Fetched pages go to the worker processes in chunks of
+    ``CHUNK``; a chunk a worker could not finish (time or memory limit, crash) is retried
+    page by page, so only the page that caused it is quarantined for it. Between results
+    this thread stores articles, one transaction each, while the workers go on.
+
+    Outcomes are written in the order items were taken up (each host's items in feed
+    order), whatever order the stages finish them in: of two items with the same text the
+    first listed is stored and the other is its duplicate, as in a run one item at a time.
+    An item whose link an earlier item of this run is fetching waits for that one's outcome.
+    """
+
+    def __init__(
+        self,
+        conn: psycopg.Connection,
+        fetcher: Fetcher,
+        threads: ThreadPoolExecutor,
+        settings: Settings,
+        run_id: int,
+        summary: RunSummary,
+        progress: Progress | None,
+        total: int,
+    ):
+        self.conn, self.fetcher, self.threads, self.settings = conn, fetcher, threads, settings
+        self.run_id, self.summary, self.progress, self.total = run_id, summary, progress, total
+        self.workers = page_pool(settings)
+        self.fetched: queue.SimpleQueue[tuple[WorkItem, float]] = queue.SimpleQueue()
+        self.fetching = 0  # fetches handed to the threads and not yet taken back
+        self.ready: deque[WorkItem] = deque()  # fetched, waiting for a worker
+        self.singles: deque[WorkItem] = deque()  # from chunks that failed: retried one page a task
+        self.owner: dict[str, WorkItem] = {}  # link -> the item fetching it
+        self.followers: dict[str, list[WorkItem]] = {}  # link -> items waiting for its owner
+        self.seq: dict[int, int] = {}  # id(owner) -> the order it was taken up in
+        self.taken = 0
+        self.active = 0  # owners being fetched or analysed
+        self.outcomes: dict[int, tuple[WorkItem, tuple | None]] = {}  # seq -> outcome waiting for earlier ones
+        self.next_seq = 0
+        self.done = 0
+
+    def run(self, work: list[WorkItem]) -> None:
+        hosts = _by_host(work)
+        limit = max(BATCH, CHUNK * self.workers.size * (AHEAD + 1))
+        if work:
+            for _ in range(self.workers.start()):  # fresh workers load the model while the first pages arrive
+                self.workers.submit(Chunk((), self.settings.spacy_model), None)
         try:
-            state, article_id = store.store_article(
-                conn, run_id, work.feed_id, work.item, work.page, analysis, published
+            while hosts or self.active:
+                self._admit(hosts, limit)
+                self._take_fetched(0)
+                self._dispatch()
+                if self.workers.busy:
+                    # short waits while a worker is idle for want of pages, so new ones reach it soon
+                    self._take_results(0.02 if self.workers.idle and self.fetching else 0.2)
+                else:
+                    self._take_results(0)  # a task whose hand-over failed has its result already
+                    if self.fetching:
+                        self._take_fetched(0.2)
+            assert not self.outcomes and not self.owner, "items left unsettled"
+        except BaseException:
+            self.workers.abandon()  # a pooled worker must not come back to the next run busy
+            raise
+
+    def _admit(self, hosts: dict[str | None, deque[WorkItem]], limit: int) -> None:
+        while hosts and self.active < limit:
+            for host in list(hosts):
+                pending = hosts[host]
+                self._start(pending.popleft())
+                if not pending:
+                    del hosts[host]
+                if self.active >= limit:
+                    break
+
+    def _start(self, work: WorkItem) -> None:
+        link = work.item.link
+        if link is None:
+            work.error = ItemError("bad_url", work.item.link_error or "feed item has no link")
+            self._finish(work)
+            return
+        if link in self.owner:
+            self.followers.setdefault(link, []).append(work)
+            return
+        started = time.perf_counter()
+        existing = store.article_for_url(self.conn, link)
+        if existing is not None:
+            store.mark_duplicate(self.conn, self.run_id, work.feed_id, work.item, existing)
+            self.summary.count("duplicate")
+            self.summary.stages["store"] += time.perf_counter() - started
+            self._finish(work, recorded=True)
+            return
+        self.summary.stages["store"] += time.perf_counter() - started
+        self.owner[link] = work
+        self.seq[id(work)] = self.taken
+        self.taken += 1
+        self.active += 1
+        self.fetching += 1
+        self.threads.submit(self._fetch, work)
+
+    def _fetch(self, work: WorkItem) -> None:
+        """In a fetch thread."""
+        started = time.perf_counter()
+        try:
+            _fetch_page(self.fetcher, work, self.settings.limits.page_timeout)
+        finally:
+            self.fetched.put((work, time.perf_counter() - started))
+
+    def _take_fetched(self, timeout: float) -> None:
+        while True:
+            try:
+                work, seconds = self.fetched.get(timeout=timeout) if timeout else self.fetched.get_nowait()
+            except queue.Empty:
+                return
+            timeout = 0
+            self.fetching -= 1
+            self.summary.stages["fetch"] += seconds
+            if work.response is None:
+                self._settle(work, None)
+            else:
+                self.ready.append(work)
+
+    def _dispatch(self) -> None:
+        while self.workers.idle:
+            if self.singles:
+                chunk = [self.singles.popleft()]
+            elif self.ready and (len(self.ready) >= CHUNK or not self.fetching or not self.workers.busy):
+                chunk = [self.ready.popleft() for _ in range(min(CHUNK, len(self.ready)))]
+            else:
+                return
+            model, max_chars = self.settings.spacy_model, self.settings.limits.nlp_max_chars
+            tasks = tuple(PageTask(w.response.body, w.item.link or "", model, max_chars) for w in chunk if w.response)
+            self.workers.submit(Chunk(tasks, model), chunk)
+
+    def _take_results(self, timeout: float) -> None:
+        for chunk, outcome in self.workers.poll(timeout):
+            if chunk is None:  # a warm-up
+                continue
+            if isinstance(outcome, WorkerFailure):
+                # the page the worker was on when it stopped, when it said which
+                culprit = outcome.item if len(chunk) > 1 else 0
+                for i, work in enumerate(chunk):
+                    if i == culprit:
+                        work.error = _worker_failure(outcome)
+                        self._settle(work, None)
+                    else:
+                        self.singles.append(work)
+                continue
+            assert isinstance(outcome, ChunkResult)
+            for stage, seconds in outcome.seconds.items():
+                self.summary.stages[stage] += seconds
+            for work, result in zip(chunk, outcome.results, strict=True):
+                self._settle(work, result)
+
+    def _settle(self, work: WorkItem, result: tuple | None) -> None:
+        """``work`` is through fetch and analysis; write outcomes that are next in order."""
+        self.active -= 1
+        self.outcomes[self.seq.pop(id(work))] = (work, result)
+        while self.next_seq in self.outcomes:
+            work, result = self.outcomes.pop(self.next_seq)
+            self.next_seq += 1
+            if result is None:
+                self._finish(work)
+            else:
+                self._store(work, result)
+
+    def _store(self, work: WorkItem, result: tuple) -> None:
+        assert work.response is not None and work.item.link is not None
+        if result[0] == "error":
+            _tag, reason, message, transient = result
+            work.error = ItemError(reason, message, transient=transient)
+            self._finish(work)
+            return
+        _tag, extracted, analysis = result
+        work.page = store.Page(
+            url=work.item.link,
+            html=work.response.body,
+            content_type=work.response.content_type,
+            fetched_at=work.fetched_at or datetime.now(UTC),
+            extracted=extracted,
+        )
+        published = work.item.published_at or extracted.published_at
+        started = time.perf_counter()
+        try:
+            state, work.article_id = store.store_article(
+                self.conn, self.run_id, work.feed_id, work.item, work.page, analysis, published
             )
-            stored_for_link[work.page.url] = article_id
         except psycopg.OperationalError as exc:
             raise RunAborted(f"database connection lost: {db._first_line(exc)}") from exc
         except psycopg.Error as exc:
             work.error = ItemError("db_rejected", f"{type(exc).__name__}: {db._first_line(exc)}")
-            continue
-        summary.count(state)
-    for work in repeats:
-        assert work.item.link is not None
-        existing = stored_for_link.get(work.item.link)
-        if existing is not None:
-            store.mark_duplicate(conn, run_id, work.feed_id, work.item, existing)
-            summary.count("duplicate")
         else:
-            work.error = first_with_link[work.item.link].error or ItemError(
-                "extraction_failed", "the same link failed earlier in this batch", transient=True
-            )
-    for work in batch:
-        if work.error is not None:
+            self.summary.count(state)
+        finally:
+            self.summary.stages["store"] += time.perf_counter() - started
+        self._finish(work, recorded=work.error is None)
+
+    def _finish(self, work: WorkItem, *, recorded: bool = False) -> None:
+        """Record ``work``'s error unless its outcome is ``recorded``; then settle its followers."""
+        if not recorded:
+            assert work.error is not None
+            started = time.perf_counter()
             store.quarantine(
-                conn,
-                run_id,
+                self.conn,
+                self.run_id,
                 work.feed_id,
                 work.item,
                 work.error.reason,
                 work.error.message,
                 work.error.transient,
             )
-            summary.count("quarantined", work.error.reason)
+            self.summary.count("quarantined", work.error.reason)
+            self.summary.stages["store"] += time.perf_counter() - started
+        self.done += 1
+        link = work.item.link
+        if link is not None and self.owner.get(link) is work:
+            del self.owner[link]
+            for follower in self.followers.pop(link, []):
+                if work.article_id is not None:
+                    store.mark_duplicate(self.conn, self.run_id, follower.feed_id, follower.item, work.article_id)
+                    self.summary.count("duplicate")
+                    self._finish(follower, recorded=True)
+                else:
+                    follower.error = work.error or ItemError(
+                        "extraction_failed", "the same link failed earlier in this run", transient=True
+                    )
+                    self._finish(follower)
+        if self.progress:
+            self.progress(self.done, self.total)
 
 
 Collector = Callable[[psycopg.Connection, Fetcher, RunSummary], list[WorkItem]]
@@ -373,17 +520,13 @@ def process_items(
     summary: RunSummary,
     progress: Progress | None = None,
 ) -> None:
-    """Fetch, extract, analyse and store ``work`` in batches; every item ends in the ledger.
+    """Fetch, extract, analyse and store ``work``; every item ends in the ledger.
 
     The one processing path for items, whoever found them (a feed poll, a backfill).
     """
-    total = len(work)
     if progress:
-        progress(0, total)
-    for start in range(0, total, BATCH):
-        _process_batch(conn, fetcher, pool, settings, run_id, work[start : start + BATCH], summary)
-        if progress:
-            progress(min(start + BATCH, total), total)
+        progress(0, len(work))
+    _Flow(conn, fetcher, pool, settings, run_id, summary, progress, len(work)).run(work)
 
 
 def run_items(

@@ -1,13 +1,20 @@
-"""One page's CPU-bound work, as run inside a worker process: extract, then analyse.
+"""Pages' CPU-bound work, as run inside a worker process: extract, then analyse.
 
-Pure apart from loading the spaCy model once per process. Results travel back to the
-parent as plain tuples (exceptions with extra fields do not survive pickling).
+Pure apart from loading the spaCy model once per process. A task is a chunk of pages:
+each page is extracted on its own clock, then the chunk's English texts go through spaCy
+together (``nlp.pipe`` batches them, measured about 20% faster than one call per text,
+with identical annotations) inside a memory zone, so strings a document adds to the
+model's vocabulary are freed with it and a long run's memory stays flat. Results travel
+back to the parent as plain tuples (exceptions with extra fields do not survive pickling).
 """
 
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
+
+from spacy.tokens import Doc
 
 from .analyse import Analysis, analyse_doc, needs_nlp
 from .extract import Extracted, extract_article
@@ -26,7 +33,7 @@ def page_pool(settings) -> WorkerPool:  # noqa: ANN001 - Settings, imported lazi
     pool = _POOLS.get(key)
     if pool is None:
         pool = _POOLS[key] = WorkerPool(
-            process_page,
+            run_task,
             settings.nlp_workers,
             timeout=STARTUP_TIMEOUT,
             max_rss_bytes=limits.worker_max_rss_bytes,
@@ -47,13 +54,18 @@ class PageTask:
 PageResult = tuple  # ("ok", Extracted, Analysis) or ("error", reason, message, transient)
 
 
-def analyse_extracted(extracted: Extracted, spacy_model: str, nlp_max_chars: int) -> Analysis:
-    """Entities and statements of extracted text, or the reason they were skipped."""
-    skip = needs_nlp(extracted.language)
-    if skip is not None:
-        return Analysis(skipped=skip)
-    nlp = load_model(spacy_model)
-    return analyse_doc(nlp(clip_text(extracted.text, nlp_max_chars)))
+@dataclass(frozen=True)
+class Chunk:
+    """Pages for one worker task; an empty chunk only loads the model (a warm-up)."""
+
+    pages: tuple[PageTask, ...]
+    spacy_model: str
+
+
+@dataclass
+class ChunkResult:
+    results: list[PageResult]
+    seconds: dict[str, float] = field(default_factory=dict)  # per stage: extract, nlp, statements
 
 
 _WARM_PAGE = (
@@ -73,23 +85,84 @@ def _warm_up() -> None:
         _warm.append(True)
 
 
+def run_task(task: Chunk | PageTask) -> ChunkResult | PageResult:
+    """The page workers' task: a chunk of pages, or one page on its own."""
+    return process_chunk(task) if isinstance(task, Chunk) else process_page(task)
+
+
 def process_page(task: PageTask) -> PageResult:
-    try:
-        _warm_up()
+    """One page on its own (a chunk of one)."""
+    return process_chunk(Chunk((task,), task.spacy_model)).results[0]
+
+
+def _error(exc: ItemError) -> PageResult:
+    return ("error", exc.reason, exc.message, exc.transient)
+
+
+def _nlp_error(exc: Exception) -> PageResult:
+    return ("error", "nlp_failed", f"{type(exc).__name__}: {exc}"[:500], True)
+
+
+def process_chunk(chunk: Chunk) -> ChunkResult:
+    """Extract each page, then analyse the English ones together; one page's failure is its own.
+
+    Stages are reported with the page's index in the chunk, so a worker killed while
+    extracting names the page that hung it. The NLP of the whole chunk runs on one page's
+    clock: a chunk that overruns it is retried page by page by the caller.
+    """
+    _warm_up()
+    if not chunk.pages:
+        report_stage("loading")
+        with contextlib.suppress(Exception):  # a missing model fails each page's task instead
+            load_model(chunk.spacy_model)
+        return ChunkResult([])
+    results: list[PageResult | None] = [None] * len(chunk.pages)
+    seconds = {"extract": 0.0, "nlp": 0.0, "statements": 0.0}
+    todo: list[tuple[int, Extracted, str]] = []
+    for i, task in enumerate(chunk.pages):
         extracted = task.extracted
         if extracted is None:
-            report_stage("extraction")
-            extracted = extract_article(task.html, task.url)
-        if needs_nlp(extracted.language) is None:
-            report_stage("loading")  # loading the model is start-up, not this page's NLP time
-            load_model(task.spacy_model)
+            report_stage("extraction", i)
+            started = time.perf_counter()
+            try:
+                extracted = extract_article(task.html, task.url)
+            except ItemError as exc:
+                results[i] = _error(exc)
+                continue
+            finally:
+                seconds["extract"] += time.perf_counter() - started
+        skip = needs_nlp(extracted.language)
+        if skip is not None:
+            results[i] = ("ok", extracted, Analysis(skipped=skip))
+        else:
+            todo.append((i, extracted, clip_text(extracted.text, task.nlp_max_chars)))
+    if todo:
+        report_stage("loading")  # loading the model is start-up, not this chunk's NLP time
+        nlp = load_model(chunk.spacy_model)
         report_stage("nlp")
-        try:
-            analysis = analyse_extracted(extracted, task.spacy_model, task.nlp_max_chars)
-        except ItemError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - any NLP crash is this item's reason
-            raise ItemError("nlp_failed", f"{type(exc).__name__}: {exc}"[:500], transient=True) from exc
-    except ItemError as exc:
-        return ("error", exc.reason, exc.message, exc.transient)
-    return ("ok", extracted, analysis)
+        with nlp.memory_zone():  # the docs' new strings and lexemes are freed on exit
+            started = time.perf_counter()
+            docs: list[Doc | Exception]
+            try:
+                docs = list(nlp.pipe([text for _, _, text in todo], batch_size=len(todo)))
+            except Exception:  # noqa: BLE001 - find the document that fails, alone
+                docs = []
+                for _, _, text in todo:
+                    try:
+                        docs.append(nlp(text))
+                    except Exception as exc:  # noqa: BLE001 - recorded as the item's reason
+                        docs.append(exc)
+            seconds["nlp"] += time.perf_counter() - started
+            started = time.perf_counter()
+            for (i, extracted, _text), doc in zip(todo, docs, strict=True):
+                if isinstance(doc, Exception):
+                    results[i] = _nlp_error(doc)
+                    continue
+                report_stage("nlp", i)
+                try:
+                    results[i] = ("ok", extracted, analyse_doc(doc))
+                except Exception as exc:  # noqa: BLE001 - any NLP crash is this item's reason
+                    results[i] = _nlp_error(exc)
+            seconds["statements"] += time.perf_counter() - started
+    assert all(r is not None for r in results)
+    return ChunkResult(results, seconds)  # type: ignore[arg-type]

@@ -28,18 +28,23 @@ POLL_SECONDS = 0.25
 
 @dataclass(frozen=True)
 class WorkerFailure:
-    """A task that did not finish: ``kind`` is timeout, memory, crashed or error."""
+    """A task that did not finish: ``kind`` is timeout, memory, crashed or error.
+
+    ``item`` is the index the task last reported with its stage (``report_stage``), when it
+    reported one: for a task over several pages, the page it was on.
+    """
 
     kind: str
     stage: str
     message: str
+    item: int | None = None
 
 
-def report_stage(stage: str) -> None:
-    """Called by a task inside a worker to say which stage it is in (for failure reasons)."""
+def report_stage(stage: str, item: int | None = None) -> None:
+    """Called by a task inside a worker to say which stage (and item) it is in."""
     conn = _CURRENT.get("conn")
     if conn is not None:
-        conn.send(("stage", stage))
+        conn.send(("stage", stage, item))
 
 
 _CURRENT: dict[str, Connection] = {}
@@ -76,9 +81,11 @@ class _Worker:
         self.process = ctx.Process(target=_worker_main, args=(child, task_fn), daemon=True)
         self.process.start()
         child.close()
-        self.task: int | None = None
+        self.busy = False
+        self.tag: Any = None
         self.started = 0.0
         self.stage = "start"
+        self.item: int | None = None
         self.peak_rss = 0
 
     def kill(self) -> None:
@@ -96,6 +103,10 @@ class WorkerPool:
 
     ``task_fn`` must be a module-level function (the workers are spawned, not forked, so
     the parent's threads and connections never leak into them).
+
+    ``map`` runs a list of tasks to completion. ``submit`` and ``poll`` let a caller keep
+    the workers busy while it does other work between results (ingest stores one page
+    while the workers analyse the next ones).
     """
 
     def __init__(
@@ -114,76 +125,139 @@ class WorkerPool:
         self.max_rss_bytes = max_rss_bytes
         self._ctx = mp.get_context("spawn")
         self._workers: list[_Worker] = []
+        self._finished: list[tuple[Any, Any]] = []
         self.replaced = 0
         self.peak_rss = 0
+        self.peak_rss_by_pid: dict[int, int] = {}
+        # (monotonic time, pid, resident bytes) after each finished task: shows whether memory stays flat
+        self.rss_samples: list[tuple[float, int, int]] = []
 
     def _spawn(self) -> _Worker:
         return _Worker(self._ctx, self.task_fn)
 
-    def map(self, tasks: Sequence[Any]) -> list[Any]:
-        """Results in task order; a task that failed gives a ``WorkerFailure``."""
-        while len(self._workers) < min(self.size, max(1, len(tasks))):
+    def start(self, count: int | None = None) -> int:
+        """Start workers up to ``count`` (default: the pool's size); returns how many were started."""
+        started = 0
+        while len(self._workers) < min(self.size, count or self.size):
             self._workers.append(self._spawn())
-        results: list[Any] = [None] * len(tasks)
-        pending = list(range(len(tasks)))[::-1]
-        busy: dict[Connection, _Worker] = {}
-        while pending or busy:
-            for worker in self._workers:
-                if worker.task is None and pending:
-                    index = pending.pop()
-                    worker.task, worker.started, worker.stage = index, time.monotonic(), "start"
-                    try:
-                        worker.conn.send(tasks[index])
-                    except (OSError, ValueError) as exc:
-                        results[index] = WorkerFailure("crashed", "start", f"worker unavailable: {exc}")
-                        self._replace(worker)
-                        continue
-                    busy[worker.conn] = worker
-            if not busy:
-                continue
-            for conn in wait(list(busy), timeout=POLL_SECONDS):
+            started += 1
+        return started
+
+    @property
+    def idle(self) -> int:
+        """Workers free for a task, counting those not started yet."""
+        return sum(1 for w in self._workers if not w.busy) + self.size - len(self._workers)
+
+    @property
+    def busy(self) -> int:
+        return sum(1 for w in self._workers if w.busy)
+
+    @property
+    def pids(self) -> list[int]:
+        return [w.process.pid for w in self._workers if w.process.pid]
+
+    def submit(self, task: Any, tag: Any) -> None:
+        """Hand ``task`` to an idle worker; ``poll`` later returns ``(tag, result)``."""
+        worker = next((w for w in self._workers if not w.busy), None)
+        if worker is None:
+            if len(self._workers) >= self.size:
+                raise RuntimeError("no idle worker")
+            worker = self._spawn()
+            self._workers.append(worker)
+        worker.busy, worker.tag, worker.started, worker.stage, worker.item = True, tag, time.monotonic(), "start", None
+        try:
+            worker.conn.send(task)
+        except (OSError, ValueError) as exc:
+            self._finish(worker, WorkerFailure("crashed", "start", f"worker unavailable: {exc}"))
+            self._replace(worker)
+
+    def poll(self, timeout: float) -> list[tuple[Any, Any]]:
+        """Finished tasks as ``(tag, result)``, waiting up to ``timeout`` s for one.
+
+        A task that failed gives a ``WorkerFailure``. Also enforces the time and memory
+        limits of the running tasks, so call it at least every few hundred milliseconds
+        while tasks run.
+        """
+        busy = {w.conn: w for w in self._workers if w.busy}
+        if busy:
+            for conn in wait(list(busy), timeout=0 if self._finished else timeout):
                 worker = busy[conn]
                 try:
                     message = conn.recv()
                 except (EOFError, OSError):
                     code = worker.process.exitcode
                     self._finish(
-                        busy, worker, results, WorkerFailure("crashed", worker.stage, f"worker died (exit {code})")
+                        worker, WorkerFailure("crashed", worker.stage, f"worker died (exit {code})", worker.item)
                     )
                     self._replace(worker)
                     continue
                 if message[0] == "stage":
                     worker.stage = message[1]
+                    worker.item = message[2] if len(message) > 2 else None
                     worker.started = time.monotonic()  # each stage has its own clock
                 elif message[0] == "done":
-                    self._finish(busy, worker, results, message[1])
+                    self._finish(worker, message[1])
+                    rss = self._sample_rss(worker)
+                    self.rss_samples.append((time.monotonic(), worker.process.pid or 0, rss))
                 else:
-                    self._finish(busy, worker, results, WorkerFailure("error", worker.stage, message[1]))
-            now = time.monotonic()
-            for worker in list(busy.values()):
-                rss = _rss_bytes(worker.process.pid or 0)
-                worker.peak_rss = max(worker.peak_rss, rss)
-                self.peak_rss = max(self.peak_rss, rss)
-                limit = self.stage_timeouts.get(worker.stage, self.timeout)
-                if now - worker.started > limit:
-                    failure = WorkerFailure("timeout", worker.stage, f"{worker.stage} exceeded {limit:g} s")
-                elif rss > self.max_rss_bytes:
-                    failure = WorkerFailure(
-                        "memory",
-                        worker.stage,
-                        f"{worker.stage} used {rss // 2**20} MB (limit {self.max_rss_bytes // 2**20} MB)",
-                    )
-                else:
-                    continue
-                self._finish(busy, worker, results, failure)
-                self._replace(worker)
+                    self._finish(worker, WorkerFailure("error", worker.stage, message[1], worker.item))
+            self._enforce_limits()
+        elif timeout > 0 and not self._finished:
+            time.sleep(timeout)
+        finished, self._finished = self._finished, []
+        return finished
+
+    def _sample_rss(self, worker: _Worker) -> int:
+        rss = _rss_bytes(worker.process.pid or 0)
+        worker.peak_rss = max(worker.peak_rss, rss)
+        self.peak_rss = max(self.peak_rss, rss)
+        pid = worker.process.pid or 0
+        self.peak_rss_by_pid[pid] = max(self.peak_rss_by_pid.get(pid, 0), rss)
+        return rss
+
+    def _enforce_limits(self) -> None:
+        now = time.monotonic()
+        for worker in [w for w in self._workers if w.busy]:
+            rss = self._sample_rss(worker)
+            limit = self.stage_timeouts.get(worker.stage, self.timeout)
+            if now - worker.started > limit:
+                failure = WorkerFailure("timeout", worker.stage, f"{worker.stage} exceeded {limit:g} s", worker.item)
+            elif rss > self.max_rss_bytes:
+                failure = WorkerFailure(
+                    "memory",
+                    worker.stage,
+                    f"{worker.stage} used {rss // 2**20} MB (limit {self.max_rss_bytes // 2**20} MB)",
+                    worker.item,
+                )
+            else:
+                continue
+            self._finish(worker, failure)
+            self._replace(worker)
+
+    def map(self, tasks: Sequence[Any]) -> list[Any]:
+        """Results in task order; a task that failed gives a ``WorkerFailure``."""
+        self.start(max(1, len(tasks)))
+        results: list[Any] = [None] * len(tasks)
+        pending = list(range(len(tasks)))[::-1]
+        while pending or self.busy or self._finished:
+            while pending and self.idle:
+                index = pending.pop()
+                self.submit(tasks[index], index)
+            for index, result in self.poll(POLL_SECONDS):
+                results[index] = result
         return results
 
-    def _finish(self, busy: dict[Connection, _Worker], worker: _Worker, results: list[Any], value: Any) -> None:
-        busy.pop(worker.conn, None)
-        if worker.task is not None:
-            results[worker.task] = value
-        worker.task = None
+    def abandon(self) -> None:
+        """Drop the running tasks (their caller gave up): their workers are replaced."""
+        for worker in [w for w in self._workers if w.busy]:
+            worker.busy, worker.tag = False, None
+            self._replace(worker)
+        self._finished = []
+
+    def _finish(self, worker: _Worker, value: Any) -> None:
+        if worker.busy:
+            self._finished.append((worker.tag, value))
+        worker.busy, worker.tag = False, None
 
     def _replace(self, worker: _Worker) -> None:
         log.warning("replacing worker %s (%s)", worker.process.pid, worker.stage)

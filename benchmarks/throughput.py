@@ -1,0 +1,652 @@
+"""Print newsflow's end-to-end throughput next to the raw floor of its libraries, in one run.
+
+    python benchmarks/throughput.py [--n 2000] [--hosts 20] [--min-delay S] [--host-concurrency K]
+                                    [--workers W] [--server postgresql://...] [--json FILE]
+
+Serves N article pages from loopback hosts (127.0.0.1, 127.0.0.2 ...: the AEB pages of
+../shared/data/aeb repeated under distinct URLs, one RSS feed per host listing its pages),
+then measures, one after the other on the same machine:
+
+1. the raw floor: trafilatura extraction (the call newsflow makes, with its options) and
+   spaCy (``nlp.pipe``, the model and components newsflow loads) over the same N pages, as
+   fast as the library calls alone go, one process per worker;
+2. newsflow end to end: ``pipeline.ingest.ingest`` over the feeds into a fresh database
+   (feeds, fetch with politeness, extraction, NLP, entities and statements, PostgreSQL).
+
+It prints pages per second, words per second, the ratio (2)/(1), time per stage, peak
+memory per process, worker memory over the run and rows written per second; then
+extraction quality on the AEB pages as published: token-bag precision, recall and F1 of
+the text newsflow stored against the ground truth, next to ``trafilatura.extract`` with
+its default options on the same pages. It asserts nothing about time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import multiprocessing as mp
+import os
+import platform
+import re
+import resource
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+DEFAULT_AEB = ROOT.parent / "shared" / "data" / "aeb"
+DEFAULT_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
+FLOOR_CHUNK = 16  # pages per task in the floor's processes (its nlp.pipe batch)
+MB = 2**20
+
+# ---------------------------------------------------------------------------------------
+# The corpus: AEB pages, copies made distinct by one added sentence
+# ---------------------------------------------------------------------------------------
+
+_WORD = re.compile(r"\w{2,}")
+_GAP = rb"(?:[^\w<>]|&#?\w+;|<[^>]{0,200}>)+"
+_SCRIPT = re.compile(rb"<(script|style)\b.*?</\1\s*>", re.S | re.I)
+
+
+def load_aeb(aeb: Path) -> list[tuple[str, bytes, str, str]]:
+    """(id, page bytes, url, ground-truth body) for every AEB page, in id order."""
+    truth = json.loads((aeb / "ground-truth.json").read_text(encoding="utf-8"))
+    return [
+        (
+            key,
+            gzip.decompress((aeb / "html" / f"{key}.html.gz").read_bytes()),
+            truth[key]["url"],
+            truth[key]["articleBody"],
+        )
+        for key in sorted(truth)
+    ]
+
+
+def sentence(copy: int, key: str) -> bytes:
+    return f"Benchmark copy {copy} of page {key[:8]} carries this sentence so that its text is unique.".encode()
+
+
+def _candidates(html: bytes, body: str):
+    """Byte offsets just after a run of five ground-truth words in the page's body markup."""
+    start = max(html.lower().find(b"<body"), 0)
+    blocked = [(m.start(), m.end()) for m in _SCRIPT.finditer(html)]
+    seen: set[int] = set()
+    for para in body.split("\n")[:6]:
+        words = _WORD.findall(para)
+        for i in range(0, max(0, len(words) - 5), 4):
+            pattern = re.compile(_GAP.join(re.escape(w.encode()) for w in words[i : i + 5]))
+            for m in pattern.finditer(html, start):
+                if m.end() in seen or any(a <= m.start() < b for a, b in blocked):
+                    continue
+                seen.add(m.end())
+                yield m.end()
+                if len(seen) >= 12:
+                    return
+            if i >= 8:
+                break
+
+
+def _placements(html: bytes, at: int):
+    """A new paragraph after the one holding ``at``; else the sentence inline at ``at``."""
+    end = html.find(b"</p>", at)
+    if end != -1 and end - at < 3000 and html.find(b"<p", at, end) == -1:
+        yield ("after", end + 4)
+    yield ("inline", at)
+
+
+def inject(html: bytes, placement: tuple[str, int], copy: int, key: str) -> bytes:
+    mode, at = placement
+    text = b"<p>" + sentence(copy, key) + b"</p>" if mode == "after" else b" " + sentence(copy, key) + b" "
+    return html[:at] + text + html[at:]
+
+
+def find_placement(page: tuple[str, bytes, str, str]) -> tuple[str, int] | None:
+    """Where the added sentence survives newsflow's extraction of the page (checked), if anywhere."""
+    from pipeline.extract import extract_article
+    from pipeline.reasons import ItemError
+
+    key, html, url, body = page
+    for at in _candidates(html, body):
+        for placement in _placements(html, at):
+            try:
+                text = extract_article(inject(html, placement, 1, key), url).text
+            except ItemError:
+                return None
+            if sentence(1, key).decode() in text:
+                return placement
+    return None
+
+
+class Corpus:
+    """Page j is AEB page j % 181, copy j // 181; copy 0 is the page as published."""
+
+    def __init__(self, aeb: Path, placements: dict[str, tuple[str, int] | None]):
+        self.pages = load_aeb(aeb)
+        self.placements = placements
+
+    def page(self, j: int) -> bytes:
+        key, html, _url, _body = self.pages[j % len(self.pages)]
+        copy = j // len(self.pages)
+        placement = self.placements.get(key)
+        if copy == 0 or placement is None:
+            return html
+        return inject(html, placement, copy, key)
+
+    def key(self, j: int) -> str:
+        return self.pages[j % len(self.pages)][0]
+
+
+# ---------------------------------------------------------------------------------------
+# Serving: one LoopbackSite per host address, in a process of its own
+# ---------------------------------------------------------------------------------------
+
+
+def page_path(j: int) -> str:
+    return f"/news/{j:06d}.html"
+
+
+def serve(aeb: Path, placements: dict, n: int, hosts: int, conn) -> None:  # noqa: ANN001 - a Pipe end
+    from pipeline.loopback import LoopbackSite, Reply
+
+    corpus = Corpus(aeb, placements)
+    sites = [LoopbackSite(host=f"127.0.0.{h + 1}") for h in range(hosts)]
+    for site in sites:
+        site.__enter__()
+    for j in range(n):
+        site = sites[j % hosts]
+        site.routes[page_path(j)] = lambda _h, j=j: Reply(200, corpus.page(j), {"Content-Type": "text/html"})
+    for h, site in enumerate(sites):
+        items = "".join(
+            f"<item><title>Article {j}</title><link>{site.url(page_path(j))}</link>"
+            f'<guid isPermaLink="false">bench-{j}</guid></item>'
+            for j in range(h, n, hosts)
+        )
+        feed = (
+            f'<?xml version="1.0" encoding="UTF-8"?>\n<rss version="2.0"><channel><title>Bench host {h + 1}</title>'
+            f"<link>{site.base}/</link><description>benchmark</description>{items}</channel></rss>"
+        )
+        site.add("/feed.xml", feed, "application/rss+xml")
+    conn.send([site.url("/feed.xml") for site in sites])
+    conn.recv()  # until told to stop
+    for site in sites:
+        site.__exit__()
+
+
+# ---------------------------------------------------------------------------------------
+# (1) The raw floor
+# ---------------------------------------------------------------------------------------
+
+
+def _floor_worker(aeb: Path, placements: dict, model: str, tasks, results) -> None:  # noqa: ANN001 - queues
+    import py3langid
+    import trafilatura
+
+    from pipeline.extract import MIN_WORDS
+    from pipeline.nlp import load_model
+
+    corpus = Corpus(aeb, placements)
+    nlp = load_model(model)
+    list(nlp.pipe(["The council said on Monday that the bridge would open in spring."]))
+    trafilatura.bare_extraction(corpus.page(0), url="http://warm.up/", with_metadata=True)
+    py3langid.classify("warm up the language model")
+    results.put(("ready", os.getpid(), time.monotonic()))
+    while (chunk := tasks.get()) is not None:
+        texts, words = [], 0
+        for j in chunk:
+            doc = trafilatura.bare_extraction(
+                corpus.page(j),
+                url=corpus.pages[j % len(corpus.pages)][2],
+                with_metadata=True,
+                include_comments=False,
+                include_tables=False,
+                include_images=False,
+                deduplicate=False,
+            )
+            text = (doc.text or "") if doc is not None else ""
+            words += len(text.split())
+            # spaCy gets what newsflow gives it: English texts of at least MIN_WORDS words
+            if len(text.split()) >= MIN_WORDS and py3langid.classify(text[:5000])[0] == "en":
+                texts.append(text)
+        for _doc in nlp.pipe(texts, batch_size=len(texts) or 1):
+            pass
+        results.put(("done", len(chunk), len(texts), words))
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    results.put(("exit", os.getpid(), usage.ru_maxrss * 1024, usage.ru_utime + usage.ru_stime))
+
+
+def run_floor(aeb: Path, placements: dict, n: int, workers: int, model: str, server_pid: int) -> dict:
+    ctx = mp.get_context("spawn")
+    tasks, results = ctx.Queue(), ctx.Queue()
+    before, busy = processes(), machine_busy_seconds()
+    started = time.monotonic()
+    procs = [ctx.Process(target=_floor_worker, args=(aeb, placements, model, tasks, results)) for _ in range(workers)]
+    for p in procs:
+        p.start()
+    for i in range(0, n, FLOOR_CHUNK):
+        tasks.put(list(range(i, min(n, i + FLOOR_CHUNK))))
+    for _ in procs:
+        tasks.put(None)
+    pages = english = words = 0
+    ready: list[float] = []
+    peak: dict[int, int] = {}
+    cpu = 0.0
+    finished = started
+    while len(peak) < workers:
+        message = results.get()
+        if message[0] == "ready":
+            ready.append(message[2] - started)
+        elif message[0] == "done":
+            pages, english, words = pages + message[1], english + message[2], words + message[3]
+            finished = time.monotonic()
+        else:
+            peak[message[1]] = message[2]
+            cpu += message[3]
+    busy = machine_busy_seconds() - busy
+    for p in procs:
+        p.join()
+    roots = {os.getpid(): "benchmark", server_pid: "page server"}
+    shares = cpu_shares(before, processes(), busy, roots, {"floor processes": cpu})
+    wall = finished - started
+    return {
+        "processes": workers,
+        "wall_s": wall,
+        "startup_s": max(ready) if ready else 0.0,
+        "pages": pages,
+        "english_pages": english,
+        "words": words,
+        "pages_per_s": pages / wall,
+        "words_per_s": words / wall,
+        "peak_rss_mb": sorted(round(v / MB) for v in peak.values()),
+        "machine_busy_s": busy,
+        "cpu_s": shares,
+    }
+
+
+# ---------------------------------------------------------------------------------------
+# (2) newsflow end to end, in a process of its own (so its memory is its own)
+# ---------------------------------------------------------------------------------------
+
+COUNTED_TABLES = ["articles", "entities", "entity_mentions", "statements", "feed_items", "ops.run_items"]
+
+
+def machine_busy_seconds() -> float:
+    """Core-seconds the whole machine has spent busy since boot (every process: PostgreSQL too)."""
+    with open("/proc/stat", encoding="ascii") as f:
+        fields = [int(v) for v in f.readline().split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def processes() -> dict[int, tuple[str, int, float]]:
+    """Every process now: pid -> (command name, parent pid, CPU seconds used so far)."""
+    out = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            raw = Path(entry.path, "stat").read_text()
+        except OSError:
+            continue
+        name = raw[raw.index("(") + 1 : raw.rindex(")")]
+        fields = raw.rsplit(")", 1)[1].split()
+        out[int(entry.name)] = (name, int(fields[1]), (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"))
+    return out
+
+
+def cpu_shares(
+    before: dict, after: dict, busy_s: float, roots: dict[int, str], exited: dict[str, float] | None = None
+) -> dict[str, float]:
+    """Where the machine's busy CPU went between two ``processes()`` snapshots.
+
+    ``roots`` names processes; their descendants count under the same name, except that
+    newsflow's children are its workers. ``exited`` adds CPU of processes gone before the
+    second snapshot. The rest is ``other``: other users of the machine, processes that came
+    and went, the kernel. A large ``other`` means the measurement was disturbed.
+    """
+    role = dict(roots)
+    grown = True
+    while grown:
+        grown = False
+        for pid, (_name, ppid, _cpu) in after.items():
+            if pid not in role and ppid in role:
+                role[pid] = "newsflow workers" if role[ppid] == "newsflow parent" else role[ppid]
+                grown = True
+    shares: Counter[str] = Counter(exited or {})
+    for pid, (name, _ppid, cpu) in after.items():
+        used = cpu - (before[pid][2] if pid in before and before[pid][0] == name else 0.0)
+        label = role.get(pid) or ("PostgreSQL" if name == "postgres" else None)
+        if label:
+            shares[label] += used
+    shares["other"] = busy_s - sum(shares.values())
+    return dict(shares)
+
+
+def _newsflow_run(database_url: str, feeds: list[str], options: dict, out) -> None:  # noqa: ANN001 - a Pipe end
+    import psycopg
+
+    from pipeline import ingest as ingest_module
+    from pipeline.config import Limits, Settings
+    from pipeline.pagework import page_pool
+
+    if options.get("chunk"):
+        ingest_module.CHUNK = options["chunk"]
+    limits = replace(
+        Limits.from_env(), host_min_delay=options["min_delay"], host_concurrency=options["host_concurrency"]
+    )
+    with tempfile.TemporaryDirectory() as home:
+        settings = Settings(
+            database_url=database_url,
+            home=Path(home),
+            nlp_workers=options["workers"],
+            fetch_workers=options["fetch_workers"],
+            limits=limits,
+        )
+        before, busy = processes(), machine_busy_seconds()
+        started = time.monotonic()
+        summary = ingest_module.ingest(settings, feeds)
+        wall = time.monotonic() - started
+        busy = machine_busy_seconds() - busy
+        cpu = cpu_shares(
+            before, processes(), busy, {os.getpid(): "newsflow parent", options["server_pid"]: "page server"}
+        )
+        pool = page_pool(settings)
+        parent = resource.getrusage(resource.RUSAGE_SELF)
+        figures = {
+            "wall_s": wall,
+            "summary": summary.counts()
+            | {"status": summary.status, "quarantined_by_reason": dict(summary.quarantined)},
+            "stages_s": dict(getattr(summary, "stages", {})),
+            "parent_peak_rss_mb": round(parent.ru_maxrss * 1024 / MB),
+            "machine_busy_s": busy,
+            "cpu_s": cpu,
+            "worker_peak_rss_mb": {str(pid): round(v / MB) for pid, v in getattr(pool, "peak_rss_by_pid", {}).items()},
+            "workers_replaced": pool.replaced,
+            "worker_rss_samples": getattr(pool, "rss_samples", []),
+            "settings": {
+                "nlp_workers": settings.nlp_workers,
+                "fetch_workers": settings.fetch_workers,
+                "host_min_delay": limits.host_min_delay,
+                "host_concurrency": limits.host_concurrency,
+                "chunk": getattr(ingest_module, "CHUNK", 1),
+            },
+        }
+        pool.close()
+    with psycopg.connect(database_url) as conn:
+        figures["rows"] = {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in COUNTED_TABLES}
+        figures["words"] = conn.execute("SELECT coalesce(sum(word_count), 0) FROM articles").fetchone()[0]
+        figures["texts"] = dict(conn.execute("SELECT url, text FROM articles").fetchall())
+    out.send(figures)
+
+
+def run_newsflow(server: str, feeds: list[str], options: dict) -> dict:
+    import psycopg
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    name = f"newsflow_bench_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    with psycopg.connect(server, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        ctx = mp.get_context("spawn")
+        receive, send = ctx.Pipe(duplex=False)
+        params = conninfo_to_dict(server) | {"dbname": name}
+        proc = ctx.Process(target=_newsflow_run, args=(make_conninfo(**params), feeds, options, send))
+        proc.start()
+        figures = receive.recv()
+        proc.join()
+        return figures
+    finally:
+        with psycopg.connect(server, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+# ---------------------------------------------------------------------------------------
+# (3) Extraction quality on the AEB pages as published
+# ---------------------------------------------------------------------------------------
+
+
+def token_counts(truth: str, predicted: str) -> tuple[int, int, int]:
+    """(shared, predicted, true) whitespace-token counts, as bags (multisets)."""
+    t, p = Counter(truth.split()), Counter(predicted.split())
+    return sum((t & p).values()), sum(p.values()), sum(t.values())
+
+
+def prf(counts: list[tuple[int, int, int]]) -> tuple[float, float, float]:
+    shared, predicted, true = (sum(c[i] for c in counts) for i in range(3))
+    precision = shared / predicted if predicted else 0.0
+    recall = shared / true if true else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return precision, recall, f1
+
+
+def _bare_trafilatura(page: tuple[str, bytes, str, str]) -> str:
+    import trafilatura
+
+    return trafilatura.extract(page[1], url=page[2]) or ""
+
+
+# ---------------------------------------------------------------------------------------
+# Report
+# ---------------------------------------------------------------------------------------
+
+
+def machine() -> dict:
+    from importlib.metadata import version
+
+    from pipeline.nlp import load_model
+
+    cpu = "unknown"
+    with open("/proc/cpuinfo", encoding="utf-8") as f:
+        for line in f:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    nlp = load_model("en_core_web_sm")
+    return {
+        "cores": os.cpu_count(),
+        "cpu": cpu,
+        "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30),
+        "python": platform.python_version(),
+        "spacy": version("spacy"),
+        "model": f"{nlp.meta['lang']}_{nlp.meta['name']} {nlp.meta['version']}",
+        "components": nlp.pipe_names,
+        "trafilatura": version("trafilatura"),
+    }
+
+
+def _rss_over_run(samples: list[tuple[float, int, int]]) -> dict[int, list[int]]:
+    """Per worker: resident MB after the first task, then at 25, 50, 75 and 100% of its samples."""
+    by_pid: dict[int, list[int]] = {}
+    for _t, pid, rss in samples:
+        by_pid.setdefault(pid, []).append(rss)
+    out = {}
+    for pid, values in by_pid.items():
+        marks = [0] + [max(0, round(len(values) * q) - 1) for q in (0.25, 0.5, 0.75, 1.0)]
+        out[pid] = [round(values[i] / MB) for i in marks]
+    return out
+
+
+def _cpu_line(run: dict, pages: int, available: float) -> str:
+    shares = ", ".join(
+        f"{name} {seconds:.1f} s ({1000 * seconds / max(1, pages):.0f} ms/page)"
+        for name, seconds in sorted(run["cpu_s"].items(), key=lambda kv: -kv[1])
+    )
+    return f"{run['machine_busy_s']:.0f} of {available:.0f} core-seconds busy: {shares}"
+
+
+def report(args: argparse.Namespace, figures: dict) -> None:
+    m, c, f, nf, q = figures["machine"], figures["corpus"], figures["floor"], figures["newsflow"], figures["quality"]
+    print(f"newsflow throughput benchmark, {figures['date']}")
+    print(
+        f"machine: {m['cores']} cores ({m['cpu']}), {m['memory_gb']} GB, Python {m['python']}; spaCy {m['spacy']} "
+        f"{m['model']} [{', '.join(m['components'])}]; trafilatura {m['trafilatura']}"
+    )
+    copies = c["pages_with_copies"]
+    if copies:
+        made = (
+            f" Later copies get one added sentence ({c['sentence']!r}), placed after an article paragraph and checked"
+            f" to survive extraction, so each copy's text (and content hash) is its own: {c['placeable']} of the"
+            f" {copies} pages with copies take it; copies of the other {copies - c['placeable']} are true duplicates"
+            f" and count as such, not as articles (prepared in {c['prepare_s']:.1f} s, outside the timings)."
+        )
+    else:
+        made = " No page is repeated."
+    print(
+        f"corpus: {c['n']} pages: the {c['aeb_pages']} AEB pages in turn under distinct URLs; copy 0 of each is"
+        f" the page as published.{made}"
+    )
+    s = nf["settings"]
+    print(
+        f"served from {c['hosts']} loopback hosts (127.0.0.1-127.0.0.{c['hosts']}), one RSS feed each;"
+        f" politeness {s['host_min_delay']:g} s between requests to a host, {s['host_concurrency']} at once;"
+        f" {s['fetch_workers']} fetch threads, {s['nlp_workers']} worker processes, {s['chunk']} pages per worker task"
+    )
+    print()
+    print(
+        f"(1) raw floor: trafilatura.bare_extraction (newsflow's options) + py3langid + spaCy nlp.pipe on the English"
+        f" texts, {f['processes']} processes"
+    )
+    print(
+        f"    {f['pages']} pages ({f['english_pages']} English) in {f['wall_s']:.1f} s"
+        f" (start-up {f['startup_s']:.1f} s):"
+        f" {f['pages_per_s']:.2f} pages/s, {f['words_per_s']:,.0f} words/s;"
+        f" peak RSS per process {', '.join(f'{v} MB' for v in f['peak_rss_mb'])}"
+    )
+    print(f"    CPU: {_cpu_line(f, f['pages'], f['wall_s'] * m['cores'])}")
+    summary = nf["summary"]
+    wall = nf["wall_s"]
+    print("(2) newsflow end to end: pipeline.ingest.ingest over the feeds into a fresh PostgreSQL database")
+    print(
+        f"    {summary['seen']} items in {wall:.1f} s: {summary['seen'] / wall:.2f} pages/s,"
+        f" {summary['stored'] / wall:.2f} stored articles/s, {nf['words'] / wall:,.0f} words/s (stored text);"
+        f" status {summary['status']}"
+    )
+    print(
+        f"    stored {summary['stored']}, duplicate {summary['duplicate']}, quarantined {summary['quarantined']}"
+        + (f" {nf['summary']['quarantined_by_reason']}" if summary["quarantined"] else "")
+    )
+    print(
+        f"    RATIO (2)/(1): {f['wall_s'] / wall:.3f} in pages/s"
+        f" ({(nf['words'] / wall) / f['words_per_s']:.3f} in words/s)"
+    )
+    stages = nf["stages_s"]
+    order = ["fetch", "extract", "nlp", "statements", "store"]
+    print(
+        "    time per stage, summed over threads and processes (stages overlap): "
+        + ", ".join(
+            f"{k} {stages.get(k, 0.0):.1f} s ({1000 * stages.get(k, 0.0) / max(1, summary['seen']):.0f} ms/page)"
+            for k in order
+        )
+    )
+    print(f"    CPU: {_cpu_line(nf, summary['seen'], wall * m['cores'])}")
+    print(
+        f"    peak RSS: parent {nf['parent_peak_rss_mb']} MB; workers "
+        + ", ".join(f"{v} MB" for v in nf["worker_peak_rss_mb"].values())
+        + f"; workers replaced {nf['workers_replaced']}"
+    )
+    for pid, marks in _rss_over_run(nf["worker_rss_samples"]).items():
+        print(
+            f"    worker {pid} RSS after its first task, at 25/50/75/100% of its tasks:"
+            f" {' / '.join(map(str, marks))} MB"
+        )
+    rows = nf["rows"]
+    print(
+        f"    rows written: {sum(rows.values()):,} ({sum(rows.values()) / wall:,.0f} rows/s): "
+        + ", ".join(f"{t} {n:,}" for t, n in rows.items())
+    )
+    print()
+    print(
+        f"(3) extraction quality on the {q['pages']} AEB pages as published (copy 0): token-bag precision/recall/F1,"
+        " whitespace tokens, summed over pages"
+    )
+    for label, (p, r, f1) in q["scores"].items():
+        print(f"    {label:<40} P {p:.3f}  R {r:.3f}  F1 {f1:.3f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=2000, help="pages served and ingested")
+    parser.add_argument("--hosts", type=int, default=20, help="loopback hosts, one feed each (at most 250)")
+    parser.add_argument("--min-delay", type=float, default=float(os.environ.get("NEWSFLOW_HOST_MIN_DELAY", 1.0)))
+    parser.add_argument("--host-concurrency", type=int, default=int(os.environ.get("NEWSFLOW_HOST_CONCURRENCY", 2)))
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes, floor and newsflow")
+    parser.add_argument("--fetch-workers", type=int, default=int(os.environ.get("NEWSFLOW_FETCH_WORKERS", 8)))
+    parser.add_argument("--chunk", type=int, default=0, help="pages per newsflow worker task (default: newsflow's)")
+    parser.add_argument("--server", default=DEFAULT_SERVER, help="PostgreSQL to create the benchmark database on")
+    parser.add_argument("--aeb", type=Path, default=DEFAULT_AEB)
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    args = parser.parse_args()
+    if not 1 <= args.hosts <= 250:
+        parser.error("--hosts must be between 1 and 250")
+
+    ctx = mp.get_context("spawn")
+    aeb_pages = load_aeb(args.aeb)
+    started = time.monotonic()
+    with_copies = aeb_pages[: max(0, args.n - len(aeb_pages))]  # pages that have a copy 1 or later
+    with ctx.Pool(args.workers) as pool:
+        found = pool.map(find_placement, with_copies)
+    placements = {page[0]: where for page, where in zip(with_copies, found, strict=True)}
+    corpus = {
+        "n": args.n,
+        "hosts": args.hosts,
+        "aeb_pages": len(aeb_pages),
+        "sentence": sentence(1, "<id>").decode(),
+        "pages_with_copies": len(with_copies),
+        "placeable": sum(1 for v in placements.values() if v),
+        "prepare_s": time.monotonic() - started,
+    }
+
+    server_end, here = ctx.Pipe()
+    server = ctx.Process(target=serve, args=(args.aeb, placements, args.n, args.hosts, server_end), daemon=True)
+    server.start()
+    feeds = here.recv()
+    try:
+        floor = run_floor(args.aeb, placements, args.n, args.workers, "en_core_web_sm", server.pid)
+        options = {
+            "min_delay": args.min_delay,
+            "host_concurrency": args.host_concurrency,
+            "workers": args.workers,
+            "fetch_workers": args.fetch_workers,
+            "chunk": args.chunk,
+            "server_pid": server.pid,
+        }
+        newsflow = run_newsflow(args.server, feeds, options)
+    finally:
+        here.send("stop")
+        server.join(timeout=10)
+
+    originals = aeb_pages[: min(args.n, len(aeb_pages))]
+    with ctx.Pool(args.workers) as pool:
+        bare = pool.map(_bare_trafilatura, originals)
+    texts = newsflow.pop("texts")
+    stored = {url: text for url, text in texts.items()}
+    urls = {j: feeds[j % args.hosts].rsplit("/", 1)[0] + page_path(j) for j in range(len(originals))}
+    ours = [token_counts(p[3], stored.get(urls[j], "")) for j, p in enumerate(originals)]
+    theirs = [token_counts(p[3], text) for p, text in zip(originals, bare, strict=True)]
+    quality = {
+        "pages": len(originals),
+        "scores": {"newsflow (text stored)": prf(ours), "trafilatura.extract, default options": prf(theirs)},
+    }
+    figures = {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "machine": machine(),
+        "corpus": corpus,
+        "floor": floor,
+        "newsflow": newsflow,
+        "quality": quality,
+    }
+    report(args, figures)
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=1), encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
