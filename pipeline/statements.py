@@ -91,6 +91,13 @@ SPEECH_VERBS = {
     "disclose",
     "acknowledged",
     "agree",
+    "accuse",
+    "denounce",
+    "slam",
+    "blast",
+    "assail",
+    "recount",
+    "call",
 }
 # Verbs that report speech only with a content clause or a quote, never on their own.
 WEAK_VERBS = {"continue", "point", "report", "describe", "signal", "indicate", "agree", "ask"}
@@ -273,6 +280,9 @@ OBJECT_CONTENT_VERBS: dict[str, set[str]] = {
     "acknowledge": set(),
     "admit": set(),
 }
+# "after accusing them": a participle after these shares its main verb's subject ("known
+# for telling others", "pressure him into announcing" do not).
+TIME_PREPOSITIONS = {"after", "before", "while", "when", "upon", "since", "by"}
 ADDRESSEE_VERBS = {"tell", "ask", "inform", "assure", "remind", "warn", "urge"}
 NOT_SPEAKERS = {"DATE", "TIME", "CARDINAL", "ORDINAL", "MONEY", "PERCENT", "QUANTITY", "EVENT", "LAW", "WORK_OF_ART"}
 PRONOUNS = {"he": "m", "she": "f", "him": "m", "her": "f", "it": "n", "they": "p"}
@@ -368,6 +378,8 @@ def _is_speech_verb(tok: Token) -> bool:
         return False
     if tok.lemma_.lower() == "point" and not any(c.dep_ == "prt" for c in tok.children):
         return False
+    if tok.lemma_.lower() == "call" and not _calls_something(tok):
+        return False
     if tok.dep_ in {"amod", "acl"} and tok.tag_ == "VBN":
         return False  # "the said agreement", "a deal announced on Monday"
     if tok.dep_ == "xcomp" and tok.head.lemma_.lower() not in SPEECH_VERBS:
@@ -377,26 +389,82 @@ def _is_speech_verb(tok: Token) -> bool:
     return not any(c.dep_ == "auxpass" for c in tok.children)
 
 
+def _calls_something(verb: Token) -> bool:
+    """ "called it a disgrace", "called for talks", "called on X to Y": speech; "called the police": not."""
+    for child in verb.children:
+        if child.dep_ == "oprd":
+            return True
+        if (
+            child.dep_ == "prep"
+            and child.lower_ in {"for", "on"}
+            and any(c.dep_ == "pobj" and c.ent_type_ not in {"DATE", "TIME"} for c in child.children)
+        ):
+            return True
+    return False
+
+
 def _subject(verb: Token) -> Token | None:
     """The speaker token of a reporting verb, following participles to their main verb."""
     seen = 0
     tok: Token | None = verb
     while tok is not None and seen < 4:
-        for child in tok.children:
-            if child.dep_ in {"nsubj", "nsubjpass"} and child.pos_ != "SCONJ":
-                return child
+        subjects = [c for c in tok.children if c.dep_ in {"nsubj", "nsubjpass"} and c.pos_ != "SCONJ"]
+        if subjects:
+            real = [c for c in subjects if not _is_dateline(c)]
+            return real[-1] if real else _past_dateline(subjects[0])
         if tok.dep_ in {"advcl", "conj", "xcomp", "ccomp"} and tok.head is not tok:
             if tok.dep_ == "ccomp" and tok.head.lemma_.lower() not in SPEECH_VERBS:
                 return None
             tok = tok.head
             seen += 1
             continue
+        # "after accusing them", "posted on Twitter accusing X": the participle shares the
+        # subject of the verb its preposition hangs from.
+        if (
+            tok.dep_ == "pcomp"
+            and tok.head.lower_ in TIME_PREPOSITIONS
+            and tok.head.dep_ == "prep"
+            and tok.head.head.pos_ in {"VERB", "AUX"}
+        ):
+            tok = tok.head.head
+            seen += 1
+            continue
+        if tok.dep_ == "acl" and tok.tag_ == "VBG" and tok.head.dep_ == "pobj" and tok.head.head.dep_ == "prep":
+            tok = tok.head.head.head
+            seen += 1
+            continue
         break
-    # Inverted attribution: "..., said Peskov."
+    # Inverted attribution: "..., said Peskov." Not for verbs whose object is the content
+    # ("accusing Big Machine of ...": Big Machine is accused, not speaking).
+    if verb.lemma_.lower() in OBJECT_CONTENT_VERBS:
+        return None
     for child in verb.rights:
         if child.dep_ in {"dobj", "attr", "appos"} and child.pos_ == "PROPN" and child.ent_type_ not in NOT_SPEAKERS:
             return child
     return None
+
+
+def _is_dateline(tok: Token) -> bool:
+    """A capitalised place opening a paragraph and set off by a dash: where the story was filed.
+
+    "HANOI, Vietnam (AP) — Mark Esper accused ...": the parser often makes "HANOI" a subject.
+    """
+    doc = tok.doc
+    first = tok.left_edge
+    if not (tok.is_upper and len(tok.text) > 2 and tok.i == first.i):
+        return False
+    if first.i > 0 and "\n" not in doc[first.i - 1].whitespace_ + doc[first.i - 1].text:
+        return False
+    return any(t.text in {"—", "–"} for t in doc[tok.i + 1 : tok.i + 10])
+
+
+def _past_dateline(subject: Token) -> Token:
+    """The name in apposition after a dateline's dash, when the parser hung the sentence on the dateline."""
+    if not _is_dateline(subject):
+        return subject
+    dash = next(t for t in subject.doc[subject.i + 1 : subject.i + 10] if t.text in {"—", "–"})
+    after = [c for c in subject.children if c.dep_ == "appos" and c.i > dash.i]
+    return after[-1] if after else subject
 
 
 def _content_span(verb: Token, index: _Index) -> tuple[int, int] | None:
