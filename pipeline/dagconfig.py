@@ -6,7 +6,9 @@ at the top and import ``pipeline.tasks`` only inside their tasks.
 
 Environment (all optional):
 
-``NEWSFLOW_INGEST_SCHEDULE``      cron or preset for ``newsflow_ingest`` (default ``@daily``)
+``NEWSFLOW_INGEST_SCHEDULE``      cron or preset for ``newsflow_ingest`` (default every 15 minutes; each
+                                  run only polls the feeds that are due, see ``tasks.due_feeds``);
+                                  ``none``: manual only (e.g. when ``newsflow run`` streams instead)
 ``NEWSFLOW_BACKFILL_SCHEDULE``    cron or preset whose data intervals ``newsflow_backfill`` covers
                                   (default ``@daily``; ``airflow backfill create`` walks the same)
 ``NEWSFLOW_REPROCESS_SCHEDULE``   schedule for ``newsflow_reprocess`` (default none: manual)
@@ -28,6 +30,12 @@ from typing import Any
 # before its DAG's start_date. catchup=False on every DAG keeps the scheduler from creating past runs.
 START_DATE = datetime(2000, 1, 1, tzinfo=UTC)
 TAGS = ["newsflow"]
+INGEST_SCHEDULE = "*/15 * * * *"
+
+# The Airflow asset `newsflow_ingest` updates when a run stored new articles (name, URI); the
+# DAG files build the Asset from these, since this module must not import Airflow.
+STORED_ARTICLES_ASSET = "newsflow_stored_articles"
+STORED_ARTICLES_URI = "newsflow://articles/stored"
 
 
 def _env(name: str, default: str) -> str:
@@ -42,8 +50,11 @@ def _seconds(name: str, default: int) -> int:
         raise ValueError(f"{name} must be a whole number of seconds, not {raw!r}") from exc
 
 
-def ingest_schedule() -> str:
-    return _env("NEWSFLOW_INGEST_SCHEDULE", "@daily")
+def ingest_schedule() -> str | None:
+    """Frequent by default: a run with no feed due costs one query, and a due feed waits at most
+    15 minutes past its adaptive next-poll time (``schedule.py``) instead of until tomorrow."""
+    value = _env("NEWSFLOW_INGEST_SCHEDULE", INGEST_SCHEDULE)
+    return None if value.lower() == "none" else value
 
 
 def backfill_schedule() -> str:

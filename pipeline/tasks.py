@@ -16,7 +16,11 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import shutil
+import tempfile
 from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
 
@@ -146,6 +150,16 @@ def enabled_feeds(db_url: str) -> list[str]:
         return [row[0] for row in conn.execute(q.ENABLED_FEEDS)]
 
 
+def due_feeds(db_url: str) -> list[str]:
+    """Enabled feeds whose adaptive ``next_poll_at`` has come (or that were never polled).
+
+    The same selection ``newsflow run`` polls from, so a frequent Airflow schedule polls busy
+    feeds often and quiet or failing ones rarely; each poll sets the feed's next time.
+    """
+    with db.connect(db_url) as conn:
+        return [store.FeedRow(*row).url for row in conn.execute(q.DUE_FEEDS)]
+
+
 @contextlib.contextmanager
 def host_lock(db_url: str, host: str) -> Iterator[None]:
     """Hold a session advisory lock for ``host`` while the block runs.
@@ -168,6 +182,57 @@ def ingest_feed(db_url: str, feed_url: str) -> int:
     for url, error in summary.feeds_failed.items():
         log.warning("feed failed: %s (%s)", url, error)
     return summary.run_id
+
+
+def stored_articles_extra(run_ids: Iterable[int], totals: dict[str, int]) -> dict[str, Any] | None:
+    """The extra of a stored-articles asset event: run ids and counts (never rows), or None when
+    the runs stored nothing, so consumers are not woken for nothing."""
+    if not totals.get("stored"):
+        return None
+    keys = ("stored", "duplicate", "quarantined", "seen")
+    return {"run_ids": sorted({int(i) for i in run_ids}), **{k: int(totals.get(k, 0)) for k in keys}}
+
+
+def report_dir() -> Path:
+    """Where ``refresh_report`` writes: ``NEWSFLOW_REPORT_DIR``, else ``report`` in newsflow's home.
+    With several workers, make it a shared volume so every run replaces the same report."""
+    explicit = os.environ.get("NEWSFLOW_REPORT_DIR", "").strip()
+    return Path(explicit).expanduser() if explicit else Settings.from_env().home / "report"
+
+
+def refresh_report(db_url: str, out_dir: Path, days: int = 7) -> dict[str, Any]:
+    """Rebuild the analyst report over the last ``days`` days into ``out_dir``.
+
+    Written to a sibling directory first and then swapped in, so a reader (or a web server)
+    never sees a half-written report. Returns the path and headline counts (small: XCom).
+    """
+    from .analyst import totals
+    from .report import build_report
+
+    since = datetime.now(UTC) - timedelta(days=days)
+    out_dir = out_dir.resolve()
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    fresh = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-", dir=out_dir.parent))
+    try:
+        with db.connect(db_url) as conn:
+            db.upgrade(conn)
+            build_report(conn, fresh, since)
+            counts = totals(conn, since)
+        fresh.chmod(0o755)  # mkdtemp makes it private; the report is meant to be read
+        old = out_dir.with_name(f".{out_dir.name}-old-{os.getpid()}")
+        if out_dir.exists():
+            out_dir.rename(old)
+        fresh.rename(out_dir)
+        shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(fresh, ignore_errors=True)
+        raise
+    return {
+        "path": str(out_dir / "index.html"),
+        "days": days,
+        "articles": counts.articles,
+        "statements": counts.statements,
+    }
 
 
 def backfill_plan(db_url: str, feed: str | None, since: str, until: str) -> list[dict[str, str]]:

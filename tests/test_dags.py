@@ -23,17 +23,20 @@ from psycopg.conninfo import conninfo_to_dict
 
 from pipeline import db, store
 from pipeline.demo import serve_demo_site
+from pipeline.loopback import LoopbackSite
 
 from .conftest import table_counts
 from .history import IN_WINDOW, SINCE, UNTIL, article_paths, serve_history_site
+from .wire import serve_wire
 
 if importlib.util.find_spec("airflow") is None:  # checked without importing: see airflow_env
     pytest.skip("apache-airflow is not installed (pip install -e '.[airflow]')", allow_module_level=True)
 
 REPO = Path(__file__).resolve().parents[1]
 DAGS = REPO / "dags"
-DAG_IDS = {"newsflow_ingest", "newsflow_backfill", "newsflow_reprocess"}
+DAG_IDS = {"newsflow_ingest", "newsflow_backfill", "newsflow_reprocess", "newsflow_report"}
 PARAM_DEFAULTS = {
+    "newsflow_report": {"days": 7},
     "newsflow_backfill": {"feed": None, "since": None, "until": None},
     "newsflow_reprocess": {"outdated_only": True, "since": None, "until": None, "by": "published", "chunk_size": 500},
 }
@@ -175,9 +178,10 @@ def test_dag_shapes(dagbag):
 
     assert not dagbag.import_errors
     ingest = dagbag.dags["newsflow_ingest"]
-    assert ingest.schedule == "@daily"
-    assert {"feeds", "ingest_feed", "reconcile"} <= set(ingest.task_ids)
+    assert ingest.schedule == "*/15 * * * *"
+    assert {"feeds", "ingest_feed", "reconcile", "publish"} <= set(ingest.task_ids)
     assert ingest.get_task("ingest_feed").max_active_tis_per_dagrun >= 1
+    assert ingest.get_task("publish").upstream_task_ids == {"ingest_feed", "reconcile"}
     backfill = dagbag.dags["newsflow_backfill"]
     assert coerce_to_core_timetable(backfill.timetable).periodic  # `airflow backfill create` needs this
     assert {"feed", "since", "until"} <= set(backfill.params.keys())
@@ -188,15 +192,40 @@ def test_dag_shapes(dagbag):
         assert dag.catchup is False
 
 
+def test_ingest_updates_the_asset_the_report_dag_is_scheduled_on(dagbag):
+    """Checked on the serialized DAGs: what the scheduler and the API server actually read."""
+    from airflow.serialization.serialized_objects import DagSerialization
+
+    asset = {"__type": "asset", "name": "newsflow_stored_articles", "uri": "newsflow://articles/stored"}
+    ingest = DagSerialization.to_dict(dagbag.dags["newsflow_ingest"])["dag"]
+    outlets = {t["__var"]["task_id"]: t["__var"].get("outlets", []) for t in ingest["tasks"]}
+    assert [o["__var"]["uri"] for o in outlets.pop("publish")] == [asset["uri"]]
+    assert not any(outlets.values())  # only publish updates the asset
+    report = DagSerialization.to_dict(dagbag.dags["newsflow_report"])["dag"]
+    timetable = report["timetable"]
+    assert timetable["__type"] == "airflow.timetables.simple.AssetTriggeredTimetable"
+    [condition] = timetable["__var"]["asset_condition"]["objects"]
+    assert {k: condition[k] for k in asset} == asset
+
+
 def test_schedule_comes_from_the_environment(tmp_path):
     code = (
         "from airflow.dag_processing.dagbag import DagBag; import sys; "
         "bag = DagBag(dag_folder=sys.argv[1]); print('SCHEDULE', bag.dags['newsflow_ingest'].schedule)"
     )
-    env = {**os.environ, **_airflow_environment(tmp_path), "NEWSFLOW_INGEST_SCHEDULE": "*/15 * * * *"}
+    env = {**os.environ, **_airflow_environment(tmp_path), "NEWSFLOW_INGEST_SCHEDULE": "@hourly"}
     proc = subprocess.run([sys.executable, "-c", code, str(DAGS)], env=env, capture_output=True, text=True, timeout=180)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert "SCHEDULE */15 * * * *" in proc.stdout
+    assert "SCHEDULE @hourly" in proc.stdout
+
+
+def test_ingest_schedule_is_frequent_by_default_and_can_be_manual(monkeypatch):
+    from pipeline import dagconfig
+
+    monkeypatch.delenv("NEWSFLOW_INGEST_SCHEDULE", raising=False)
+    assert dagconfig.ingest_schedule() == "*/15 * * * *"
+    monkeypatch.setenv("NEWSFLOW_INGEST_SCHEDULE", "None")
+    assert dagconfig.ingest_schedule() is None
 
 
 # --- runs --------------------------------------------------------------------------------------
@@ -208,18 +237,98 @@ def test_ingest_dag_loads_the_sample_site_and_a_rerun_changes_nothing(dagbag, ne
     expected = json.loads((REPO / "pipeline" / "demo_site" / "expected.json").read_text(encoding="utf-8"))
     logical = datetime(2026, 11, 1, tzinfo=UTC)
 
-    _run(dagbag, "newsflow_ingest", logical)
+    run, states = _run(dagbag, "newsflow_ingest", logical)
     titles = {r[0] for r in conn.execute("SELECT title FROM articles")}
     assert titles == {case["title"] for case in expected.values()}
     assert conn.execute("SELECT count(*) FROM statements").fetchone()[0] > 0
     assert _runs(conn) == [("ingest", "succeeded", 5, 5, 0, 0, 0)]
+    assert states[("publish", -1)] == "success"
+    run_id = conn.execute("SELECT id FROM ops.runs").fetchone()[0]
+    assert _asset_events(run) == [{"run_ids": [run_id], "stored": 5, "duplicate": 0, "quarantined": 0, "seen": 5}]
     counts = table_counts(conn)
     requests = len(site.requests)
 
-    _run(dagbag, "newsflow_ingest", logical)  # the same logical date again
+    _make_due(conn, feed_url)  # polled again although its next poll time has not come
+    run, states = _run(dagbag, "newsflow_ingest", logical)  # the same logical date again
     assert table_counts(conn) == counts
     assert site.requests[requests:] == ["/feed.xml"]  # the feed polled, no article fetched again
     assert _runs(conn)[-1] == ("ingest", "succeeded", 0, 0, 0, 0, 5)
+    assert states[("publish", -1)] == "skipped"  # nothing new: no asset event
+    assert _asset_events(run) == []
+
+
+def test_ingest_dag_polls_only_the_feeds_that_are_due(dagbag, newsflow_db, conn):
+    with LoopbackSite() as busy_site, LoopbackSite(host="127.0.0.2") as quiet_site:
+        busy = serve_wire(busy_site, "busy", 2)
+        quiet = serve_wire(quiet_site, "quiet", 2)
+        store.register_feed(conn, busy)
+        store.register_feed(conn, quiet)
+        conn.execute("UPDATE feeds SET next_poll_at = now() + interval '1 hour' WHERE url = %s", (quiet,))
+
+        _, states = _run(dagbag, "newsflow_ingest", datetime(2026, 11, 1, 10, 0, tzinfo=UTC))
+        assert {k: v for k, v in states.items() if k[0] == "ingest_feed"} == {("ingest_feed", 0): "success"}
+        assert quiet_site.requests == []  # not due: not even its feed document is fetched
+        assert busy_site.hits("/feed.xml") == 1
+        assert _feeds_of_articles(conn) == {busy: 2}
+        polled = conn.execute("SELECT next_poll_at > now() FROM feeds WHERE url = %s", (busy,)).fetchone()[0]
+        assert polled  # the poll set the busy feed's next time (schedule.next_interval)
+
+        conn.execute("UPDATE feeds SET next_poll_at = now() - interval '1 minute' WHERE url = %s", (quiet,))
+        _, states = _run(dagbag, "newsflow_ingest", datetime(2026, 11, 1, 10, 15, tzinfo=UTC))
+        assert {k for k in states if k[0] == "ingest_feed"} == {("ingest_feed", 0)}
+        assert quiet_site.hits("/feed.xml") == 1
+        assert busy_site.hits("/feed.xml") == 1  # not due any more
+        assert _feeds_of_articles(conn) == {busy: 2, quiet: 2}
+
+        _, states = _run(dagbag, "newsflow_ingest", datetime(2026, 11, 1, 10, 30, tzinfo=UTC))
+        assert states[("ingest_feed", -1)] == "skipped"  # nothing due: no mapped task, nothing after it
+        assert states[("publish", -1)] == "skipped"
+        assert quiet_site.hits("/feed.xml") == 1 and busy_site.hits("/feed.xml") == 1
+
+
+def test_report_dag_runs_on_the_asset_and_replaces_the_report(
+    dagbag, newsflow_db, settings, conn, site, tmp_path, monkeypatch
+):
+    from pipeline.ingest import ingest
+
+    ingest(settings, [serve_demo_site(site)])
+    out = tmp_path / "reports" / "newsflow"
+    monkeypatch.setenv("NEWSFLOW_REPORT_DIR", str(out))
+    out.mkdir(parents=True)
+    (out / "stale.png").write_bytes(b"old")
+
+    run, states = _run(dagbag, "newsflow_report", datetime(2026, 11, 2, tzinfo=UTC), {"days": 36500})
+    assert states == {("refresh", -1): "success"}
+    result = run.get_task_instance("refresh").xcom_pull(task_ids="refresh")
+    assert result["path"] == str(out / "index.html") and result["articles"] == 5 and result["statements"] > 0
+    page = (out / "index.html").read_text(encoding="utf-8")
+    assert "<img" in page and not (out / "stale.png").exists()  # swapped in whole, not merged
+    assert sorted(p.name for p in out.parent.iterdir()) == ["newsflow"]  # no temporary directory left
+
+
+def _make_due(conn: psycopg.Connection, feed_url: str) -> None:
+    conn.execute("UPDATE feeds SET next_poll_at = now() - interval '1 second' WHERE url = %s", (feed_url,))
+
+
+def _feeds_of_articles(conn: psycopg.Connection) -> dict[str, int]:
+    rows = conn.execute(
+        "SELECT f.url, count(DISTINCT fi.article_id) FROM feed_items fi JOIN feeds f ON f.id = fi.feed_id "
+        "WHERE fi.article_id IS NOT NULL GROUP BY f.url"
+    ).fetchall()
+    return dict(rows)
+
+
+def _asset_events(run) -> list[dict]:
+    """Extras of the asset events this DAG run's tasks emitted, from Airflow's metadata database."""
+    from airflow.models.asset import AssetEvent
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        events = session.scalars(
+            select(AssetEvent).where(AssetEvent.source_dag_id == run.dag_id, AssetEvent.source_run_id == run.run_id)
+        ).all()
+        return [event.extra for event in events]
 
 
 def test_backfill_dag_loads_exactly_the_items_in_the_window(dagbag, newsflow_db, settings, conn, site):
