@@ -32,6 +32,7 @@ import re
 import resource
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections import Counter
@@ -43,8 +44,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 DEFAULT_AEB = ROOT.parent / "shared" / "data" / "aeb"
+DEFAULT_SEED = ROOT.parent / "shared" / "seed"
 DEFAULT_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
-FLOOR_CHUNK = 16  # pages per task in the floor's processes (its nlp.pipe batch)
+FLOOR_CHUNK = 8  # pages per task in the floor's processes (its nlp.pipe batch); larger gains nothing measurable
 MB = 2**20
 
 # ---------------------------------------------------------------------------------------
@@ -56,8 +58,20 @@ _GAP = rb"(?:[^\w<>]|&#?\w+;|<[^>]{0,200}>)+"
 _SCRIPT = re.compile(rb"<(script|style)\b.*?</\1\s*>", re.S | re.I)
 
 
-def load_aeb(aeb: Path) -> list[tuple[str, bytes, str, str]]:
-    """(id, page bytes, url, ground-truth body) for every AEB page, in id order."""
+def load_pages(source: tuple[str, Path]) -> list[tuple[str, bytes, str, str]]:
+    """(id, page bytes, url, article body) for every page of the corpus, in id order.
+
+    ``("aeb", dir)``: the AEB pages with their ground truth. ``("seed", dir)``: the seed
+    article in the news page the acceptance tests serve (tests/pages.py).
+    """
+    kind, where = source
+    if kind == "seed":
+        from tests.pages import seed_page
+
+        text = sorted(where.glob("*.txt"))[0].read_text(encoding="utf-8")
+        _title, page = seed_page(text)
+        return [("seed", page.encode("utf-8"), "https://news.example.org/seed", text)]
+    aeb = where
     truth = json.loads((aeb / "ground-truth.json").read_text(encoding="utf-8"))
     return [
         (
@@ -79,7 +93,7 @@ def _candidates(html: bytes, body: str):
     start = max(html.lower().find(b"<body"), 0)
     blocked = [(m.start(), m.end()) for m in _SCRIPT.finditer(html)]
     seen: set[int] = set()
-    for para in body.split("\n")[:6]:
+    for para in [p for p in body.split("\n") if p.strip()][:6]:
         words = _WORD.findall(para)
         for i in range(0, max(0, len(words) - 5), 4):
             pattern = re.compile(_GAP.join(re.escape(w.encode()) for w in words[i : i + 5]))
@@ -128,8 +142,8 @@ def find_placement(page: tuple[str, bytes, str, str]) -> tuple[str, int] | None:
 class Corpus:
     """Page j is AEB page j % 181, copy j // 181; copy 0 is the page as published."""
 
-    def __init__(self, aeb: Path, placements: dict[str, tuple[str, int] | None]):
-        self.pages = load_aeb(aeb)
+    def __init__(self, source: tuple[str, Path], placements: dict[str, tuple[str, int] | None]):
+        self.pages = load_pages(source)
         self.placements = placements
 
     def page(self, j: int) -> bytes:
@@ -153,10 +167,10 @@ def page_path(j: int) -> str:
     return f"/news/{j:06d}.html"
 
 
-def serve(aeb: Path, placements: dict, n: int, hosts: int, conn) -> None:  # noqa: ANN001 - a Pipe end
+def serve(source: tuple[str, Path], placements: dict, n: int, hosts: int, conn) -> None:  # noqa: ANN001 - a Pipe
     from pipeline.loopback import LoopbackSite, Reply
 
-    corpus = Corpus(aeb, placements)
+    corpus = Corpus(source, placements)
     sites = [LoopbackSite(host=f"127.0.0.{h + 1}") for h in range(hosts)]
     for site in sites:
         site.__enter__()
@@ -185,14 +199,14 @@ def serve(aeb: Path, placements: dict, n: int, hosts: int, conn) -> None:  # noq
 # ---------------------------------------------------------------------------------------
 
 
-def _floor_worker(aeb: Path, placements: dict, model: str, tasks, results) -> None:  # noqa: ANN001 - queues
+def _floor_worker(source: tuple[str, Path], placements: dict, model: str, tasks, results) -> None:  # noqa: ANN001 - queues
     import py3langid
     import trafilatura
 
     from pipeline.extract import MIN_WORDS
     from pipeline.nlp import load_model
 
-    corpus = Corpus(aeb, placements)
+    corpus = Corpus(source, placements)
     nlp = load_model(model)
     list(nlp.pipe(["The council said on Monday that the bridge would open in spring."]))
     trafilatura.bare_extraction(corpus.page(0), url="http://warm.up/", with_metadata=True)
@@ -218,26 +232,30 @@ def _floor_worker(aeb: Path, placements: dict, model: str, tasks, results) -> No
         for _doc in nlp.pipe(texts, batch_size=len(texts) or 1):
             pass
         results.put(("done", len(chunk), len(texts), words))
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    results.put(("exit", os.getpid(), usage.ru_maxrss * 1024, usage.ru_utime + usage.ru_stime))
+    results.put(("exit", os.getpid(), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024))
 
 
-def run_floor(aeb: Path, placements: dict, n: int, workers: int, model: str, server_pid: int) -> dict:
+def run_floor(source: tuple[str, Path], placements: dict, n: int, workers: int, model: str, server_pid: int) -> dict:
     ctx = mp.get_context("spawn")
     tasks, results = ctx.Queue(), ctx.Queue()
-    before, busy = processes(), machine_busy_seconds()
+    watch = CpuWatch().start()
     started = time.monotonic()
-    procs = [ctx.Process(target=_floor_worker, args=(aeb, placements, model, tasks, results)) for _ in range(workers)]
+    procs = [
+        ctx.Process(target=_floor_worker, args=(source, placements, model, tasks, results)) for _ in range(workers)
+    ]
     for p in procs:
         p.start()
-    for i in range(0, n, FLOOR_CHUNK):
-        tasks.put(list(range(i, min(n, i + FLOOR_CHUNK))))
+    roots = {p.pid: "floor processes" for p in procs} | {os.getpid(): "benchmark", server_pid: "page server"}
+    tail = max(0, n - FLOOR_CHUNK * workers * 2)  # the last pages go out in small tasks, to finish together
+    for i in range(0, tail, FLOOR_CHUNK):
+        tasks.put(list(range(i, min(tail, i + FLOOR_CHUNK))))
+    for i in range(tail, n, 2):
+        tasks.put(list(range(i, min(n, i + 2))))
     for _ in procs:
         tasks.put(None)
     pages = english = words = 0
     ready: list[float] = []
     peak: dict[int, int] = {}
-    cpu = 0.0
     finished = started
     while len(peak) < workers:
         message = results.get()
@@ -248,12 +266,9 @@ def run_floor(aeb: Path, placements: dict, n: int, workers: int, model: str, ser
             finished = time.monotonic()
         else:
             peak[message[1]] = message[2]
-            cpu += message[3]
-    busy = machine_busy_seconds() - busy
+    watch.stop()
     for p in procs:
         p.join()
-    roots = {os.getpid(): "benchmark", server_pid: "page server"}
-    shares = cpu_shares(before, processes(), busy, roots, {"floor processes": cpu})
     wall = finished - started
     return {
         "processes": workers,
@@ -265,8 +280,8 @@ def run_floor(aeb: Path, placements: dict, n: int, workers: int, model: str, ser
         "pages_per_s": pages / wall,
         "words_per_s": words / wall,
         "peak_rss_mb": sorted(round(v / MB) for v in peak.values()),
-        "machine_busy_s": busy,
-        "cpu_s": shares,
+        "machine_busy_s": watch.busy,
+        "cpu_s": watch.shares(roots),
     }
 
 
@@ -301,32 +316,56 @@ def processes() -> dict[int, tuple[str, int, float]]:
     return out
 
 
-def cpu_shares(
-    before: dict, after: dict, busy_s: float, roots: dict[int, str], exited: dict[str, float] | None = None
-) -> dict[str, float]:
-    """Where the machine's busy CPU went between two ``processes()`` snapshots.
+class CpuWatch:
+    """Where the machine's busy CPU goes while something runs.
 
-    ``roots`` names processes; their descendants count under the same name, except that
-    newsflow's children are its workers. ``exited`` adds CPU of processes gone before the
-    second snapshot. The rest is ``other``: other users of the machine, processes that came
-    and went, the kernel. A large ``other`` means the measurement was disturbed.
+    Samples every process's CPU time from a thread twice a second, so processes that exit
+    before the end (a PostgreSQL backend whose connection closed, workers) still count.
+    ``shares`` names processes by ``roots`` (their descendants count under the same name,
+    except that newsflow's children are its workers); PostgreSQL is every ``postgres``
+    process. The rest is ``other``: other users of the machine, short-lived processes, the
+    kernel. A large ``other`` means the measurement was disturbed.
     """
-    role = dict(roots)
-    grown = True
-    while grown:
-        grown = False
-        for pid, (_name, ppid, _cpu) in after.items():
-            if pid not in role and ppid in role:
-                role[pid] = "newsflow workers" if role[ppid] == "newsflow parent" else role[ppid]
-                grown = True
-    shares: Counter[str] = Counter(exited or {})
-    for pid, (name, _ppid, cpu) in after.items():
-        used = cpu - (before[pid][2] if pid in before and before[pid][0] == name else 0.0)
-        label = role.get(pid) or ("PostgreSQL" if name == "postgres" else None)
-        if label:
-            shares[label] += used
-    shares["other"] = busy_s - sum(shares.values())
-    return dict(shares)
+
+    def __init__(self, interval: float = 0.5):
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def start(self) -> CpuWatch:
+        self.before, self._busy = processes(), machine_busy_seconds()
+        self.seen = dict(self.before)
+        self._thread.start()
+        return self
+
+    def _sample(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.seen.update(processes())
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.seen.update(processes())
+        self.busy = machine_busy_seconds() - self._busy
+
+    def shares(self, roots: dict[int, str]) -> dict[str, float]:
+        role = dict(roots)
+        grown = True
+        while grown:
+            grown = False
+            for pid, (_name, ppid, _cpu) in self.seen.items():
+                if pid not in role and ppid in role:
+                    role[pid] = "newsflow workers" if role[ppid] == "newsflow parent" else role[ppid]
+                    grown = True
+        shares: Counter[str] = Counter()
+        for pid, (name, _ppid, cpu) in self.seen.items():
+            earlier = self.before.get(pid)
+            used = cpu - (earlier[2] if earlier and earlier[0] == name else 0.0)
+            label = role.get(pid) or ("PostgreSQL" if name == "postgres" else None)
+            if label:
+                shares[label] += used
+        shares["other"] = self.busy - sum(shares.values())
+        return dict(shares)
 
 
 def _newsflow_run(database_url: str, feeds: list[str], options: dict, out) -> None:  # noqa: ANN001 - a Pipe end
@@ -349,14 +388,11 @@ def _newsflow_run(database_url: str, feeds: list[str], options: dict, out) -> No
             fetch_workers=options["fetch_workers"],
             limits=limits,
         )
-        before, busy = processes(), machine_busy_seconds()
+        out.send("start")
         started = time.monotonic()
         summary = ingest_module.ingest(settings, feeds)
         wall = time.monotonic() - started
-        busy = machine_busy_seconds() - busy
-        cpu = cpu_shares(
-            before, processes(), busy, {os.getpid(): "newsflow parent", options["server_pid"]: "page server"}
-        )
+        out.send("done")
         pool = page_pool(settings)
         parent = resource.getrusage(resource.RUSAGE_SELF)
         figures = {
@@ -365,8 +401,6 @@ def _newsflow_run(database_url: str, feeds: list[str], options: dict, out) -> No
             | {"status": summary.status, "quarantined_by_reason": dict(summary.quarantined)},
             "stages_s": dict(getattr(summary, "stages", {})),
             "parent_peak_rss_mb": round(parent.ru_maxrss * 1024 / MB),
-            "machine_busy_s": busy,
-            "cpu_s": cpu,
             "worker_peak_rss_mb": {str(pid): round(v / MB) for pid, v in getattr(pool, "peak_rss_by_pid", {}).items()},
             "workers_replaced": pool.replaced,
             "worker_rss_samples": getattr(pool, "rss_samples", []),
@@ -382,7 +416,10 @@ def _newsflow_run(database_url: str, feeds: list[str], options: dict, out) -> No
     with psycopg.connect(database_url) as conn:
         figures["rows"] = {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in COUNTED_TABLES}
         figures["words"] = conn.execute("SELECT coalesce(sum(word_count), 0) FROM articles").fetchone()[0]
-        figures["texts"] = dict(conn.execute("SELECT url, text FROM articles").fetchall())
+        outcomes = conn.execute(
+            "SELECT i.url, i.state, i.reason, a.text FROM feed_items i LEFT JOIN articles a ON a.id = i.article_id"
+        )
+        figures["outcomes"] = {url: (state, reason, text) for url, state, reason, text in outcomes}
     out.send(figures)
 
 
@@ -399,8 +436,15 @@ def run_newsflow(server: str, feeds: list[str], options: dict) -> dict:
         params = conninfo_to_dict(server) | {"dbname": name}
         proc = ctx.Process(target=_newsflow_run, args=(make_conninfo(**params), feeds, options, send))
         proc.start()
+        assert receive.recv() == "start"
+        watch = CpuWatch().start()
+        assert receive.recv() == "done"
+        watch.stop()
         figures = receive.recv()
         proc.join()
+        figures["machine_busy_s"] = watch.busy
+        roots = {proc.pid: "newsflow parent", options["server_pid"]: "page server", os.getpid(): "benchmark"}
+        figures["cpu_s"] = watch.shares(roots)
         return figures
     finally:
         with psycopg.connect(server, autocommit=True) as conn:
@@ -410,6 +454,9 @@ def run_newsflow(server: str, feeds: list[str], options: dict) -> dict:
 # ---------------------------------------------------------------------------------------
 # (3) Extraction quality on the AEB pages as published
 # ---------------------------------------------------------------------------------------
+
+
+EXTRACTION_REASONS = {"extraction_empty", "extraction_failed"}  # an empty text, as far as scoring goes
 
 
 def token_counts(truth: str, predicted: str) -> tuple[int, int, int]:
@@ -499,7 +546,7 @@ def report(args: argparse.Namespace, figures: dict) -> None:
     else:
         made = " No page is repeated."
     print(
-        f"corpus: {c['n']} pages: the {c['aeb_pages']} AEB pages in turn under distinct URLs; copy 0 of each is"
+        f"corpus: {c['n']} pages: {c['description']} in turn under distinct URLs; copy 0 of each is"
         f" the page as published.{made}"
     )
     s = nf["settings"]
@@ -563,8 +610,9 @@ def report(args: argparse.Namespace, figures: dict) -> None:
     )
     print()
     print(
-        f"(3) extraction quality on the {q['pages']} AEB pages as published (copy 0): token-bag precision/recall/F1,"
-        " whitespace tokens, summed over pages"
+        f"(3) extraction quality on {q['pages']} pages as published (copy 0) against their ground truth:"
+        " token-bag precision/recall/F1, whitespace tokens, summed over pages"
+        + (f" (left out, never extracted: {q['excluded']})" if q["excluded"] else "")
     )
     for label, (p, r, f1) in q["scores"].items():
         print(f"    {label:<40} P {p:.3f}  R {r:.3f}  F1 {f1:.3f}")
@@ -580,14 +628,17 @@ def main() -> None:
     parser.add_argument("--fetch-workers", type=int, default=int(os.environ.get("NEWSFLOW_FETCH_WORKERS", 8)))
     parser.add_argument("--chunk", type=int, default=0, help="pages per newsflow worker task (default: newsflow's)")
     parser.add_argument("--server", default=DEFAULT_SERVER, help="PostgreSQL to create the benchmark database on")
+    parser.add_argument("--corpus", choices=["aeb", "seed"], default="aeb", help="AEB pages, or the seed article")
     parser.add_argument("--aeb", type=Path, default=DEFAULT_AEB)
+    parser.add_argument("--seed", type=Path, default=DEFAULT_SEED)
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
     if not 1 <= args.hosts <= 250:
         parser.error("--hosts must be between 1 and 250")
 
     ctx = mp.get_context("spawn")
-    aeb_pages = load_aeb(args.aeb)
+    source = ("aeb", args.aeb) if args.corpus == "aeb" else ("seed", args.seed)
+    aeb_pages = load_pages(source)
     started = time.monotonic()
     with_copies = aeb_pages[: max(0, args.n - len(aeb_pages))]  # pages that have a copy 1 or later
     with ctx.Pool(args.workers) as pool:
@@ -597,6 +648,7 @@ def main() -> None:
         "n": args.n,
         "hosts": args.hosts,
         "aeb_pages": len(aeb_pages),
+        "description": f"the {len(aeb_pages)} AEB pages" if args.corpus == "aeb" else "the seed article's page",
         "sentence": sentence(1, "<id>").decode(),
         "pages_with_copies": len(with_copies),
         "placeable": sum(1 for v in placements.values() if v),
@@ -604,11 +656,11 @@ def main() -> None:
     }
 
     server_end, here = ctx.Pipe()
-    server = ctx.Process(target=serve, args=(args.aeb, placements, args.n, args.hosts, server_end), daemon=True)
+    server = ctx.Process(target=serve, args=(source, placements, args.n, args.hosts, server_end), daemon=True)
     server.start()
     feeds = here.recv()
     try:
-        floor = run_floor(args.aeb, placements, args.n, args.workers, "en_core_web_sm", server.pid)
+        floor = run_floor(source, placements, args.n, args.workers, "en_core_web_sm", server.pid)
         options = {
             "min_delay": args.min_delay,
             "host_concurrency": args.host_concurrency,
@@ -625,13 +677,18 @@ def main() -> None:
     originals = aeb_pages[: min(args.n, len(aeb_pages))]
     with ctx.Pool(args.workers) as pool:
         bare = pool.map(_bare_trafilatura, originals)
-    texts = newsflow.pop("texts")
-    stored = {url: text for url, text in texts.items()}
-    urls = {j: feeds[j % args.hosts].rsplit("/", 1)[0] + page_path(j) for j in range(len(originals))}
-    ours = [token_counts(p[3], stored.get(urls[j], "")) for j, p in enumerate(originals)]
-    theirs = [token_counts(p[3], text) for p, text in zip(originals, bare, strict=True)]
+    outcomes = newsflow.pop("outcomes")
+    ours, theirs, excluded = [], [], Counter()
+    for j, (page, text) in enumerate(zip(originals, bare, strict=True)):
+        state, reason, stored = outcomes.get(feeds[j % args.hosts].rsplit("/", 1)[0] + page_path(j), (None, None, None))
+        if state != "stored" and state != "duplicate" and reason not in EXTRACTION_REASONS:
+            excluded[reason or "not in the ledger"] += 1  # never reached extraction: not an extraction result
+            continue
+        ours.append(token_counts(page[3], stored or ""))
+        theirs.append(token_counts(page[3], text))
     quality = {
-        "pages": len(originals),
+        "pages": len(ours),
+        "excluded": dict(excluded),
         "scores": {"newsflow (text stored)": prf(ours), "trafilatura.extract, default options": prf(theirs)},
     }
     figures = {

@@ -149,6 +149,7 @@ class Fetcher:
         self.limiter = HostLimiter(limits.host_min_delay, limits.host_concurrency)
         self._robots: dict[str, tuple[float, Protego]] = {}
         self._robots_lock = threading.Lock()
+        self._robots_fetching: dict[str, threading.Lock] = {}
         self.client = httpx.Client(
             trust_env=False,
             follow_redirects=False,
@@ -204,24 +205,32 @@ class Fetcher:
         site = f"{parts.scheme}://{parts.netloc}"
         with self._robots_lock:
             cached = self._robots.get(site)
+            fetching = self._robots_fetching.setdefault(site, threading.Lock())
         if cached is None or cached[0] < time.monotonic():
-            try:
-                response = self._get_once(
-                    site + "/robots.txt", min(deadline, time.monotonic() + 15), None, None, "text/plain"
-                )
-                body = response.body[:ROBOTS_MAX_BYTES].decode("utf-8", "replace")
-                rules = Protego.parse(body)
-            except ItemError as exc:
-                status = exc.status or 0
-                if not 400 <= status < 500:
-                    raise ItemError(
-                        "robots", f"robots.txt of {site} unavailable ({exc.message}); retried later", transient=True
-                    ) from exc
-                rules = Protego.parse("")
-            cached = (time.monotonic() + ROBOTS_TTL, rules)
-            with self._robots_lock:
-                self._robots[site] = cached
+            with fetching:  # one robots.txt request per site: threads that find none wait for its answer
+                with self._robots_lock:
+                    cached = self._robots.get(site)
+                if cached is None or cached[0] < time.monotonic():
+                    cached = self._fetch_robots(site, deadline)
         return bool(cached[1].can_fetch(url, ROBOTS_TOKEN))
+
+    def _fetch_robots(self, site: str, deadline: float) -> tuple[float, Protego]:
+        try:
+            response = self._get_once(
+                site + "/robots.txt", min(deadline, time.monotonic() + 15), None, None, "text/plain"
+            )
+            rules = Protego.parse(response.body[:ROBOTS_MAX_BYTES].decode("utf-8", "replace"))
+        except ItemError as exc:
+            status = exc.status or 0
+            if not 400 <= status < 500:
+                raise ItemError(
+                    "robots", f"robots.txt of {site} unavailable ({exc.message}); retried later", transient=True
+                ) from exc
+            rules = Protego.parse("")
+        cached = (time.monotonic() + ROBOTS_TTL, rules)
+        with self._robots_lock:
+            self._robots[site] = cached
+        return cached
 
     def _get_once(
         self, url: str, deadline: float, etag: str | None, last_modified: str | None, accept: str

@@ -268,12 +268,12 @@ def _load_feed(
     return todo
 
 
-def _by_host(work: Iterable[WorkItem]) -> dict[str | None, deque[WorkItem]]:
+def _by_host(work: Iterable[WorkItem]) -> deque[deque[WorkItem]]:
     """Items grouped by the host they are fetched from, each host's in feed order."""
     hosts: dict[str | None, deque[WorkItem]] = {}
     for w in work:
         hosts.setdefault(host_of(w.item.link) if w.item.link else None, deque()).append(w)
-    return hosts
+    return deque(hosts.values())
 
 
 class _Flow:
@@ -328,7 +328,7 @@ class _Flow:
             while hosts or self.active:
                 self._admit(hosts, limit)
                 self._take_fetched(0)
-                self._dispatch()
+                self._dispatch(last=not hosts)
                 if self.workers.busy:
                     # short waits while a worker is idle for want of pages, so new ones reach it soon
                     self._take_results(0.02 if self.workers.idle and self.fetching else 0.2)
@@ -341,15 +341,13 @@ class _Flow:
             self.workers.abandon()  # a pooled worker must not come back to the next run busy
             raise
 
-    def _admit(self, hosts: dict[str | None, deque[WorkItem]], limit: int) -> None:
+    def _admit(self, hosts: deque[deque[WorkItem]], limit: int) -> None:
+        """Take up items while the pipeline has room, one host after another in turn."""
         while hosts and self.active < limit:
-            for host in list(hosts):
-                pending = hosts[host]
-                self._start(pending.popleft())
-                if not pending:
-                    del hosts[host]
-                if self.active >= limit:
-                    break
+            pending = hosts.popleft()
+            self._start(pending.popleft())
+            if pending:
+                hosts.append(pending)
 
     def _start(self, work: WorkItem) -> None:
         link = work.item.link
@@ -398,12 +396,16 @@ class _Flow:
             else:
                 self.ready.append(work)
 
-    def _dispatch(self) -> None:
+    def _dispatch(self, last: bool) -> None:
+        """Hand fetched pages to idle workers; ``last``: every item has been taken up."""
         while self.workers.idle:
             if self.singles:
                 chunk = [self.singles.popleft()]
             elif self.ready and (len(self.ready) >= CHUNK or not self.fetching or not self.workers.busy):
-                chunk = [self.ready.popleft() for _ in range(min(CHUNK, len(self.ready)))]
+                size = CHUNK
+                if last and not self.fetching:  # the run's tail: share what is left between the workers
+                    size = max(1, min(CHUNK, -(-len(self.ready) // self.workers.size)))
+                chunk = [self.ready.popleft() for _ in range(min(size, len(self.ready)))]
             else:
                 return
             model, max_chars = self.settings.spacy_model, self.settings.limits.nlp_max_chars

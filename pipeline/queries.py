@@ -90,12 +90,18 @@ WHERE label = 'PERSON' AND split_part(key, ' ', -1) = %(surname)s AND key LIKE '
 LIMIT 2
 """
 
-UPSERT_ENTITY = """
+# Entities by (label, key), several in one statement: ``rows`` is a JSON array of
+# {name, label, key, aliases}, each (label, key) at most once, inserted in array order. A
+# known entity keeps its name and gains the aliases.
+UPSERT_ENTITIES = """
 INSERT INTO entities (name, label, key, aliases)
-VALUES (%(name)s, %(label)s, %(key)s, %(aliases)s)
+SELECT e.name, e.label, e.key, e.aliases
+FROM ROWS FROM (jsonb_to_recordset(%(rows)s) AS (name text, label text, key text, aliases text[]))
+    WITH ORDINALITY AS e (name, label, key, aliases, n)
+ORDER BY e.n
 ON CONFLICT (label, key) DO UPDATE SET
     aliases = ARRAY(SELECT DISTINCT a FROM unnest(entities.aliases || EXCLUDED.aliases) AS a ORDER BY a)
-RETURNING id
+RETURNING id, label, key
 """
 
 ADD_ALIASES = """
@@ -104,21 +110,34 @@ UPDATE entities SET
 WHERE id = %(id)s AND NOT aliases @> %(aliases)s::text[]
 """
 
-INSERT_MENTION = """
+# An article's mentions (and statements) in one statement: one array per column, unnested
+# in order (ids follow the list), instead of a round trip per row.
+INSERT_MENTIONS = """
 INSERT INTO entity_mentions (article_id, entity_id, text, label, start, "end")
-VALUES (%(article_id)s, %(entity_id)s, %(text)s, %(label)s, %(start)s, %(end)s)
+SELECT %(article_id)s, m.entity_id, m.text, m.label, m.start, m."end"
+FROM unnest(%(entity_id)s::bigint[], %(text)s::text[], %(label)s::text[], %(start)s::int[], %(end)s::int[])
+    WITH ORDINALITY AS m (entity_id, text, label, start, "end", n)
+ORDER BY m.n
 ON CONFLICT DO NOTHING
 """
 
-INSERT_STATEMENT = """
+INSERT_STATEMENTS = """
 INSERT INTO statements (
     article_id, kind, quote, quote_start, quote_end, speaker, speaker_mention,
     speaker_start, speaker_end, speaker_entity_id, cue, cue_start, cue_end, extractor_version
-) VALUES (
-    %(article_id)s, %(kind)s, %(quote)s, %(quote_start)s, %(quote_end)s, %(speaker)s,
-    %(speaker_mention)s, %(speaker_start)s, %(speaker_end)s, %(speaker_entity_id)s, %(cue)s,
-    %(cue_start)s, %(cue_end)s, %(extractor_version)s
 )
+SELECT
+    %(article_id)s, s.kind, s.quote, s.quote_start, s.quote_end, s.speaker, s.speaker_mention,
+    s.speaker_start, s.speaker_end, s.speaker_entity_id, s.cue, s.cue_start, s.cue_end, %(extractor_version)s
+FROM unnest(
+    %(kind)s::text[], %(quote)s::text[], %(quote_start)s::int[], %(quote_end)s::int[], %(speaker)s::text[],
+    %(speaker_mention)s::text[], %(speaker_start)s::int[], %(speaker_end)s::int[],
+    %(speaker_entity_id)s::bigint[], %(cue)s::text[], %(cue_start)s::int[], %(cue_end)s::int[]
+) WITH ORDINALITY AS s (
+    kind, quote, quote_start, quote_end, speaker, speaker_mention, speaker_start, speaker_end,
+    speaker_entity_id, cue, cue_start, cue_end, n
+)
+ORDER BY s.n
 ON CONFLICT DO NOTHING
 """
 

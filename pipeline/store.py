@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import psycopg
+from psycopg.types.json import Jsonb
 
 from . import queries as q
 from .analyse import Analysis
@@ -232,23 +233,35 @@ def _entity_ids(conn: psycopg.Connection, clusters: Iterable[Cluster]) -> dict[i
     A surname seen alone (no full name in its article) joins an existing person only when
     exactly one known person has that surname; otherwise it stays its own entity rather
     than merging two people blindly.
+
+    Clusters are upserted in order, several per statement: a run ends before a surname is
+    looked up (the lookup sees every entity before it) and before a key repeats (each row
+    is upserted once per statement), so the rows come out as with one statement a cluster.
     """
     ids: dict[int, int] = {}
+    run: list[tuple[int, dict[str, object]]] = []
+
+    def flush() -> None:
+        if run:
+            rows = conn.execute(q.UPSERT_ENTITIES, {"rows": Jsonb([row for _, row in run])}).fetchall()
+            found = {(label, key): entity_id for entity_id, label, key in rows}
+            ids.update((cluster_id, found[row["label"], row["key"]]) for cluster_id, row in run)
+            run.clear()
+
     for cluster in sorted(clusters, key=lambda c: c.id):
         key = entity_key(cluster.name)
         aliases = sorted(cluster.aliases | {cluster.name})
         if cluster.label == "PERSON" and " " not in key:
+            flush()
             rows = conn.execute(q.ENTITY_BY_SURNAME, {"surname": surname_of(key)}).fetchall()
             if len(rows) == 1:
                 ids[cluster.id] = rows[0][0]
                 conn.execute(q.ADD_ALIASES, {"id": rows[0][0], "aliases": aliases})
                 continue
-        row = conn.execute(
-            q.UPSERT_ENTITY,
-            {"name": cluster.name, "label": cluster.label, "key": key, "aliases": aliases},
-        ).fetchone()
-        assert row is not None
-        ids[cluster.id] = row[0]
+        if any(row["label"] == cluster.label and row["key"] == key for _, row in run):
+            flush()
+        run.append((cluster.id, {"name": cluster.name, "label": cluster.label, "key": key, "aliases": aliases}))
+    flush()
     return ids
 
 
@@ -256,33 +269,25 @@ def write_analysis(conn: psycopg.Connection, article_id: int, analysis: Analysis
     """Replace an article's derived rows (mentions, statements) with ``analysis``."""
     conn.execute(q.DELETE_DERIVED, {"article_id": article_id})
     entity_ids = _entity_ids(conn, analysis.clusters.values())
-    with conn.cursor() as cur:
-        cur.executemany(
-            q.INSERT_MENTION,
-            [
-                {
-                    "article_id": article_id,
-                    "entity_id": entity_ids[m.cluster],
-                    "text": m.text,
-                    "label": analysis.clusters[m.cluster].label,
-                    "start": m.start,
-                    "end": m.end,
-                }
-                for m in analysis.mentions
-            ],
+    if analysis.mentions:
+        conn.execute(
+            q.INSERT_MENTIONS,
+            {
+                "article_id": article_id,
+                "entity_id": [entity_ids[m.cluster] for m in analysis.mentions],
+                "text": [m.text for m in analysis.mentions],
+                "label": [analysis.clusters[m.cluster].label for m in analysis.mentions],
+                "start": [m.start for m in analysis.mentions],
+                "end": [m.end for m in analysis.mentions],
+            },
         )
-        cur.executemany(
-            q.INSERT_STATEMENT,
-            [
-                {
-                    **s.as_dict(),
-                    "article_id": article_id,
-                    "speaker_entity_id": entity_ids.get(s.speaker_cluster) if s.speaker_cluster is not None else None,
-                    "extractor_version": analysis.version,
-                }
-                for s in analysis.statements
-            ],
-        )
+    if analysis.statements:
+        rows = [s.as_dict() for s in analysis.statements]
+        columns = {name: [row[name] for row in rows] for name in rows[0]}
+        columns["speaker_entity_id"] = [
+            entity_ids.get(s.speaker_cluster) if s.speaker_cluster is not None else None for s in analysis.statements
+        ]
+        conn.execute(q.INSERT_STATEMENTS, {**columns, "article_id": article_id, "extractor_version": analysis.version})
 
 
 def store_article(

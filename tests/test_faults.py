@@ -62,9 +62,12 @@ def test_database_connection_lost_mid_run_then_rerun_completes(settings, site, c
     killed = threading.Event()
 
     def kill_sessions(i: int) -> None:
-        if i == 40 and not killed.is_set():  # the second batch: the first is already stored
+        if i == 40 and not killed.is_set():  # mid-run: once some articles are stored, not before
             killed.set()
             with psycopg.connect(settings.database_url, autocommit=True) as admin:
+                deadline = time.monotonic() + 60  # fetching runs ahead of NLP: wait for the first stores
+                while time.monotonic() < deadline and not admin.execute("SELECT count(*) FROM articles").fetchone()[0]:
+                    time.sleep(0.05)
                 admin.execute(
                     "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                     "WHERE datname = current_database() AND pid <> pg_backend_pid()"
