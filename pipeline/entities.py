@@ -162,10 +162,19 @@ def _display_name(text: str) -> str:
     return text
 
 
+# Lowercase words that start a clause and never belong inside a name; the small model
+# sometimes runs an entity across them.
+_CLAUSE_WORDS = {"after", "before", "when", "while", "because", "since", "until"}
+
+
 def _trim(span: Span) -> tuple[int, int] | None:
     """Token bounds of the name inside an entity span: no titles, articles or possessives."""
     start, end = span.start, span.end
     doc = span.doc
+    for tok in doc[start + 1 : end]:
+        if tok.text in _CLAUSE_WORDS:
+            end = tok.i  # "American Music Awards after Swift": the name ends before the clause
+            break
     while end > start and (doc[end - 1].is_punct or doc[end - 1].lower_ in {"'s", "’s", "'"}):
         end -= 1
     if span.label_ == "PERSON":
@@ -197,6 +206,10 @@ def find_mentions(doc: Doc) -> tuple[list[Mention], dict[int, Cluster]]:
         if not any(ch.isalpha() for ch in text) or len(text) > MAX_NAME_CHARS:
             continue  # no letters, or a run-on "name" that would only bloat the index
         raw.append((span.start_char, span.end_char, text, ent.label_))
+        if e < ent.end and doc[e].text in _CLAUSE_WORDS:
+            tail = doc[e + 1 : ent.end]  # the name after the clause word is a mention of its own
+            if len(tail) and all(t.pos_ == "PROPN" for t in tail):
+                raw.append((tail.start_char, tail.end_char, tail.text, "PERSON"))
 
     full_names: dict[str, str] = {}  # surname key -> full name key
     given_names: dict[str, str] = {}  # first word -> full name key ("Liu" of "Liu Xiaoming")

@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import bisect
 import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from spacy.tokens import Doc, Token
 
-from .entities import Cluster, Mention
+from .entities import TITLES, Cluster, Mention
 from .quotes import DOUBLE, Quote, find_quotes
 
 EXTRACTOR_VERSION = "statements-1"
@@ -287,6 +288,61 @@ ADDRESSEE_VERBS = {"tell", "ask", "inform", "assure", "remind", "warn", "urge"}
 NOT_SPEAKERS = {"DATE", "TIME", "CARDINAL", "ORDINAL", "MONEY", "PERCENT", "QUANTITY", "EVENT", "LAW", "WORK_OF_ART"}
 PRONOUNS = {"he": "m", "she": "f", "him": "m", "her": "f", "it": "n", "they": "p"}
 ROLE_PERSON_PRONOUNS = {"he", "she"}
+# Nouns for what was issued rather than who issued it: "the statement said".
+DOCUMENT_NOUNS = {
+    "statement",
+    "letter",
+    "release",
+    "memo",
+    "email",
+    "filing",
+    "announcement",
+    "message",
+    "post",
+    "tweet",
+}
+# Gender evidence; spaCy has none. Kept small on purpose: a missing entry means "unknown".
+TITLE_GENDERS = {
+    "mr": "m",
+    "sir": "m",
+    "lord": "m",
+    "king": "m",
+    "prince": "m",
+    "mrs": "f",
+    "ms": "f",
+    "miss": "f",
+    "dame": "f",
+    "lady": "f",
+    "queen": "f",
+    "princess": "f",
+}
+ROLE_GENDERS = {
+    "spokesman": "m",
+    "chairman": "m",
+    "congressman": "m",
+    "businessman": "m",
+    "actor": "m",
+    "spokeswoman": "f",
+    "chairwoman": "f",
+    "congresswoman": "f",
+    "businesswoman": "f",
+    "actress": "f",
+}
+PRONOUN_GENDERS = {"he": "m", "him": "m", "his": "m", "himself": "m", "she": "f", "her": "f", "herself": "f"}
+_MALE_NAMES = (
+    "adam alan alex alexander andrew anthony ben benjamin bill bob boris brian bruce charles chris christopher"
+    " dan daniel david donald ed edward emmanuel eric frank gary george greg henry jack jacob james jason jeff"
+    " jeffrey jim joe john jon jonathan jose joseph josh justin keith ken kevin larry lee mark matt matthew michael"
+    " mike nick paul peter richard rick robert ron ryan sam scott sean stephen steve steven thomas tim tom vladimir"
+    " william xi"
+)
+_FEMALE_NAMES = (
+    "alexandria amy angela ann anna anne barbara beth betsy carol catherine christine claire diana elizabeth"
+    " ellen emily emma fiona hillary jane janet jennifer jessica julia julie karen kate kathleen kamala katherine"
+    " kristi laura linda lisa maria marie mary melania michelle nancy nicola rachel rebecca sarah sharon stephanie"
+    " susan taylor theresa ursula"
+)
+FIRST_NAMES = {n: "m" for n in _MALE_NAMES.split()} | {n: "f" for n in _FEMALE_NAMES.split()}
 MIN_UNATTRIBUTED_WORDS = 4
 ATTRIBUTION_WINDOW = 14  # tokens after a quote in which its reporting verb may stand
 
@@ -614,6 +670,16 @@ class _Resolver:
         if tok.pos_ != "PROPN" or tok.ent_type_ in NOT_SPEAKERS:
             return None
         key = tok.text.casefold()
+        qualifiers = [
+            c
+            for c in tok.lefts
+            if c.dep_ in {"compound", "nmod"} and c.pos_ == "PROPN" and c.lower_.rstrip(".") not in TITLES
+        ]
+        if qualifiers:
+            # "E! News" is not "Fox News": a qualified name must match whole.
+            key = self.index.text[qualifiers[0].left_edge.idx : tok.idx + len(tok.text)].casefold()
+            matches = [c for c in self.clusters.values() if c.name.casefold().endswith(key)]
+            return matches[0].id if matches else self._new_speaker(tok)
         matches = [c for c in self.clusters.values() if c.name.casefold().split()[-1] == key]
         matches.sort(key=lambda c: (c.label != "PERSON", -len(c.name)))
         if matches:
@@ -638,7 +704,7 @@ class _Resolver:
     def _new_speaker(self, tok: Token) -> int:
         """A named speaker the entity recogniser missed becomes an entity of its own."""
         start = tok
-        while start.i > 0 and start.nbor(-1).pos_ == "PROPN" and start.nbor(-1).dep_ == "compound":
+        while start.i > 0 and start.nbor(-1).pos_ == "PROPN" and start.nbor(-1).dep_ in {"compound", "nmod"}:
             start = start.nbor(-1)
         name = self.index.text[start.idx : tok.idx + len(tok.text)]
         if start is tok:
@@ -866,9 +932,9 @@ def extract_statements(doc: Doc, mentions: list[Mention], clusters: dict[int, Cl
     resolver = _Resolver(doc, index, clusters)
     candidates = _candidates(doc, index)
     content_spans = [(c.start, c.end) for c in candidates] + [(q.open_at, q.close_at) for q in quotes]
+    focus = _Focus(doc, index, clusters, content_spans)
 
     statements: list[Statement] = []
-    last_speaker: dict[str, tuple[int, int]] = {}  # label -> (offset, cluster)
     previous: Statement | None = None
     for cand in sorted(candidates, key=lambda c: c.anchor):
         if cand.attribution is None:
@@ -894,11 +960,9 @@ def extract_statements(doc: Doc, mentions: list[Mention], clusters: dict[int, Cl
                 None,
             )
         else:
-            statement = _attribute(cand, doc, index, resolver, clusters, last_speaker, content_spans)
+            statement = _attribute(cand, doc, index, resolver, focus)
         if statement.speaker_cluster is not None:
-            label = clusters[statement.speaker_cluster].label
-            last_speaker[label] = (cand.anchor, statement.speaker_cluster)
-            last_speaker["any"] = (cand.anchor, statement.speaker_cluster)
+            focus.record(cand.anchor, statement)
         statements.append(statement)
         previous = statement
     statements.sort(key=lambda s: s.quote_start)
@@ -908,15 +972,7 @@ def extract_statements(doc: Doc, mentions: list[Mention], clusters: dict[int, Cl
     return statements
 
 
-def _attribute(
-    cand: _Candidate,
-    doc: Doc,
-    index: _Index,
-    resolver: _Resolver,
-    clusters: dict[int, Cluster],
-    last_speaker: dict[str, tuple[int, int]],
-    content_spans: list[tuple[int, int]],
-) -> Statement:
+def _attribute(cand: _Candidate, doc: Doc, index: _Index, resolver: _Resolver, focus: _Focus) -> Statement:
     assert cand.attribution is not None
     verb, subject = cand.attribution.verb, cand.attribution.subject
     if verb.lower_ == "according":
@@ -928,16 +984,17 @@ def _attribute(
     if subject is not None:
         mention = resolver.mention_span(subject)
         lower = subject.lower_
-        if subject.pos_ == "PRON" or lower in PRONOUNS:
-            cluster = _resolve_pronoun(lower, verb.idx, doc, index, clusters, last_speaker, content_spans)
+        if _coordinated(subject):
+            # "Volker and Morrison said": several speakers, none of them alone.
+            mention = subject.left_edge.idx, subject.right_edge.idx + len(subject.right_edge.text)
+        elif subject.pos_ == "PRON" or lower in PRONOUNS:
+            cluster = focus.pronoun(lower, verb.idx)
         else:
             cluster = resolver.named_cluster(subject)
             if cluster is None and subject.pos_ == "NOUN":
-                cluster = _resolve_noun_phrase(
-                    subject, verb, doc, index, resolver, clusters, last_speaker, content_spans
-                )
+                cluster = focus.noun_phrase(subject, verb, resolver)
     mention_text = index.text[mention[0] : mention[1]] if mention else None
-    speaker = clusters[cluster].name if cluster is not None else mention_text
+    speaker = focus.clusters[cluster].name if cluster is not None else mention_text
     return Statement(
         cand.kind,
         cand.text,
@@ -954,90 +1011,229 @@ def _attribute(
     )
 
 
-def _resolve_noun_phrase(
-    head: Token,
-    verb: Token,
-    doc: Doc,
-    index: _Index,
-    resolver: _Resolver,
-    clusters: dict[int, Cluster],
-    last_speaker: dict[str, tuple[int, int]],
-    content_spans: list[tuple[int, int]],
-) -> int | None:
-    """A common-noun speaker: "the spokeswoman", "the company", "the US military", "the statement".
+def _coordinated(subject: Token) -> bool:
+    """A subject joined by "and" to another name or noun."""
+    return any(c.dep_ == "conj" and c.pos_ in {"PROPN", "NOUN"} for c in subject.children) and any(
+        c.dep_ == "cc" and c.lower_ in {"and", "&"} for c in subject.children
+    )
 
-    An indefinite or bare plural phrase ("a senior official", "analysts") names nobody and
-    stays unresolved. A definite phrase resolves through titles seen in the text, then by
-    kind: organisation nouns to the organisation in focus, documents to the last speaker,
-    person nouns like a pronoun.
+
+class _Focus:
+    """Who the narration is about: the speakers so far, the people named, their genders.
+
+    Pronouns and definite descriptions ("he", "the company") resolve against it.
     """
-    lemma = head.lemma_.lower()
-    determiners = [c.lower_ for c in head.lefts if c.dep_ in {"det", "nummod", "quantmod"}]
-    has_owner = any(c.dep_ == "poss" for c in head.lefts)
-    named_modifier = any(c.pos_ == "PROPN" or c.ent_type_ in {"GPE", "NORP", "ORG"} for c in head.lefts)
-    if not has_owner and not named_modifier and (not determiners or determiners[0] not in DEFINITE):
+
+    def __init__(self, doc: Doc, index: _Index, clusters: dict[int, Cluster], content_spans: list[tuple[int, int]]):
+        self.doc = doc
+        self.index = index
+        self.clusters = clusters
+        self.content_spans = sorted(content_spans)
+        self.history: list[tuple[int, Statement]] = []  # (anchor, statement) with a resolved speaker
+        self.genders = _genders(doc, index, clusters, self._narrated)
+
+    def record(self, anchor: int, statement: Statement) -> None:
+        self.history.append((anchor, statement))
+
+    def _narrated(self, offset: int) -> bool:
+        """Whether ``offset`` is in the narration, not inside reported content."""
+        return not any(s <= offset < e for s, e in self.content_spans)
+
+    def mentions_before(self, label: str, before: int, after: int = -1) -> Iterator[Mention]:
+        """Narration mentions of ``label`` entities between ``after`` and ``before``, newest first."""
+        i = bisect.bisect_left(self.index.mention_starts, before)
+        for m in reversed(self.index.mentions[:i]):
+            if m.start <= after:
+                return
+            if self.clusters[m.cluster].label == label and self._narrated(m.start):
+                yield m
+
+    def last_speaker(self, label: str | None = None) -> tuple[int, int] | None:
+        """(anchor, cluster) of the newest statement whose speaker has ``label`` (any label for None)."""
+        for anchor, statement in reversed(self.history):
+            cluster = statement.speaker_cluster
+            if cluster is not None and (label is None or self.clusters[cluster].label == label):
+                return anchor, cluster
         return None
-    role = resolver.role_cluster(head, verb.idx)
-    if role is not None:
-        return role
-    proper = [c for c in head.lefts if c.pos_ == "PROPN" or c.ent_type_ in {"GPE", "NORP", "ORG"} or c.dep_ == "poss"]
-    if proper and lemma in ORG_NOUNS:
-        return resolver.new_organisation(head)
-    if lemma in ORG_NOUNS:
-        since = last_speaker.get("ORG")
-        recent = [
-            m
-            for m in index.mentions
-            if m.start < verb.idx
-            and clusters[m.cluster].label == "ORG"
-            and not any(s <= m.start < e for s, e in content_spans)
+
+    def compatible(self, cluster: int, gender: str | None) -> bool:
+        known = self.genders.get(cluster)
+        return gender is None or known is None or known == gender
+
+    def pronoun(self, pronoun: str, at: int, gender: str | None = None) -> int | None:
+        """He/she: the last speaker of that gender, unless a person became the subject of narration since.
+
+        "they" stands for an organisation only when an organisation spoke last.
+        """
+        if pronoun == "they":
+            last = self.last_speaker()
+            return last[1] if last and self.clusters[last[1]].label == "ORG" else None
+        if pronoun in ROLE_PERSON_PRONOUNS:
+            label, gender = "PERSON", PRONOUNS[pronoun]
+        elif pronoun == "it":
+            label = "ORG"
+        elif pronoun == "person":  # a role noun ("the spokesman"): a person of the gender given
+            label = "PERSON"
+        else:
+            return None
+        since = self.last_speaker(label)
+        for m in self.mentions_before(label, at, since[0] if since else -1):
+            if self.compatible(m.cluster, gender) and _is_subject(self.doc, m):
+                return m.cluster
+        for _anchor, statement in reversed(self.history):
+            cluster = statement.speaker_cluster
+            if cluster is not None and self.clusters[cluster].label == label and self.compatible(cluster, gender):
+                return cluster
+        for m in self.mentions_before(label, at):
+            if self.compatible(m.cluster, gender):
+                return m.cluster
+        return None
+
+    def noun_phrase(self, head: Token, verb: Token, resolver: _Resolver) -> int | None:
+        """A common-noun speaker: "the spokeswoman", "the company", "the US military", "the statement".
+
+        An indefinite or bare plural phrase ("a senior official", "analysts") names nobody and
+        stays unresolved. A definite phrase resolves through its apposition ("the group that
+        owns her music, Big Machine"), titles seen in the text, then by kind: organisation
+        nouns to the organisation in focus, documents to whoever issued them, person nouns
+        like a pronoun.
+        """
+        lemma = head.lemma_.lower()
+        named = [c for c in head.children if c.dep_ == "appos" and c.pos_ == "PROPN"]
+        # "a new report by E! News", "a statement from the ministry": the author speaks.
+        named += [
+            p
+            for c in head.rights
+            if c.dep_ == "prep" and c.lower_ in {"by", "from"}
+            for p in c.children
+            if p.dep_ == "pobj" and p.pos_ == "PROPN"
         ]
-        if since and (not recent or recent[-1].start <= since[0]):
-            return since[1]
-        return recent[-1].cluster if recent else (since[1] if since else None)
-    if head.tag_ == "NN" and (lemma in PERSON_ROLE_NOUNS or lemma.endswith("-old")):
-        return _resolve_pronoun("he", verb.idx, doc, index, clusters, last_speaker, content_spans)
-    return None
+        if named:
+            found = resolver.named_cluster(named[0])
+            if found is not None:
+                return found
+        determiners = [c.lower_ for c in head.lefts if c.dep_ in {"det", "nummod", "quantmod"}]
+        owners = [c for c in head.lefts if c.dep_ == "poss"]
+        modifiers = [c for c in head.lefts if c.pos_ == "PROPN" or c.ent_type_ in {"GPE", "NORP", "ORG"}]
+        if not owners and not modifiers and (not determiners or determiners[0] not in DEFINITE):
+            return None
+        if lemma in DOCUMENT_NOUNS:
+            return self._issuer(head, verb.idx, resolver)
+        role = resolver.role_cluster(head, verb.idx)
+        if role is not None:
+            return role
+        if lemma in ORG_NOUNS:
+            if owners or modifiers:
+                return resolver.new_organisation(head)
+            since = self.last_speaker("ORG")
+            recent = next(self.mentions_before("ORG", verb.idx), None)
+            if since and (recent is None or recent.start <= since[0]):
+                return since[1]
+            return recent.cluster if recent else (since[1] if since else None)
+        if head.tag_ != "NN" or not (lemma in PERSON_ROLE_NOUNS or lemma.endswith("-old")):
+            return None
+        organisation = [c for c in modifiers if c.ent_type_ == "ORG"]
+        if organisation and determiners and determiners[0] in {"a", "an"}:
+            # "a WeWork spokesperson" is nobody in particular speaking for WeWork ("the Kremlin
+            # spokesman" is one person, who may be named elsewhere).
+            return resolver.named_cluster(organisation[-1])
+        if owners and any(o.ent_type_ == "PERSON" or o.pos_ == "PRON" for o in owners):
+            return None  # "Morrison's lawyer": someone else, unnamed
+        if any(c.dep_ == "prep" and c.lower_ == "of" for c in head.rights):
+            return None  # "the chairman of the party", named nowhere
+        if self._introduced_unnamed(head):
+            return None  # "A spokesperson who did not wish to be named ... the spokesperson said"
+        return self.pronoun("person", verb.idx, ROLE_GENDERS.get(lemma))
+
+    def _issuer(self, head: Token, at: int, resolver: _Resolver) -> int | None:
+        """Who issued "the statement": whoever last "issued a statement" or spoke "in a statement".
+
+        Failing both, the last speaker: a document quoted right after its author's words.
+        """
+        noun = head.lemma_.lower()
+        best: tuple[int, int] | None = None
+        for tok in reversed(self.doc[: head.i]):
+            if tok.lemma_.lower() == noun and tok.dep_ == "dobj" and self._narrated(tok.idx):
+                subject = _subject(tok.head)
+                found = resolver.named_cluster(subject) if subject is not None else None
+                if found is not None:
+                    best = (tok.idx, found)
+                    break
+        for anchor, statement in reversed(self.history):
+            if anchor < at and statement.cue and noun in statement.cue.casefold().split():
+                if best is None or anchor > best[0]:
+                    best = (anchor, statement.speaker_cluster)
+                break
+        if best is not None:
+            return best[1]
+        last = self.last_speaker()
+        return last[1] if last else None
+
+    def _introduced_unnamed(self, head: Token) -> bool:
+        """Whether the role was introduced earlier with an indefinite article ("a spokesperson")."""
+        lemma = head.lemma_.lower()
+        for tok in self.doc[: head.i]:
+            if tok.lemma_.lower() == lemma and tok.pos_ == "NOUN" and self._narrated(tok.idx):
+                det = [c.lower_ for c in tok.children if c.dep_ == "det"]
+                if det and det[0] in {"a", "an", "another"} and not any(c.pos_ == "PROPN" for c in tok.children):
+                    return True
+        return False
 
 
-def _resolve_pronoun(
-    pronoun: str,
-    at: int,
-    doc: Doc,
-    index: _Index,
-    clusters: dict[int, Cluster],
-    last_speaker: dict[str, tuple[int, int]],
-    content_spans: list[tuple[int, int]],
-) -> int | None:
-    """He/she: the last speaker, unless a person became the subject of narration since.
+def _is_subject(doc: Doc, mention: Mention) -> bool:
+    """Whether a mention is the subject of its clause, or owns it ("Mr. Trump's embrace ... He")."""
+    span = doc.char_span(mention.start, mention.end, alignment_mode="expand")
+    if span is None:
+        return False
+    root = span.root
+    if root.dep_ == "poss":
+        root = root.head
+    return root.dep_ in {"nsubj", "nsubjpass"}
 
-    "they" stands for an organisation only when an organisation spoke last.
+
+def _genders(doc: Doc, index: _Index, clusters: dict[int, Cluster], narrated: Callable[[int], bool]) -> dict[int, str]:
+    """A gender for each person whose text shows one: titles, role words, first names, pronouns.
+
+    spaCy gives no gender. "Ms Smith", "the spokeswoman Ana Ruiz" or a name from
+    ``FIRST_NAMES`` is strong evidence; "his"/"her" in a sentence that names one person
+    before it is weak evidence. Unknown stays unknown (compatible with either pronoun).
     """
-    if pronoun == "they":
-        last = last_speaker.get("any")
-        return last[1] if last and clusters[last[1]].label == "ORG" else None
-    if pronoun in ROLE_PERSON_PRONOUNS:
-        label = "PERSON"
-    elif pronoun == "it":
-        label = "ORG"
-    else:
-        return None
-    since = last_speaker.get(label, (-1, None))
-    for m in reversed(index.mentions):
-        if m.start >= at or m.start <= since[0]:
-            continue
-        if clusters[m.cluster].label != label:
-            continue
-        if any(s <= m.start < e for s, e in content_spans):
+    votes: dict[int, dict[str, int]] = {}
+
+    def vote(cluster: int, gender: str, weight: int) -> None:
+        votes.setdefault(cluster, {"m": 0, "f": 0})[gender] += weight
+
+    for cluster in clusters.values():
+        if cluster.label == "PERSON":
+            first = cluster.name.split()[0].casefold() if cluster.name.split() else ""
+            if first in FIRST_NAMES:
+                vote(cluster.id, FIRST_NAMES[first], 3)
+    for m in index.mentions:
+        if clusters[m.cluster].label != "PERSON":
             continue
         tok = index.token_at(m.start)
-        span = doc.char_span(m.start, m.end, alignment_mode="expand")
-        root = span.root if span is not None else tok
-        if root is not None and root.dep_ in {"nsubj", "nsubjpass"}:
-            return m.cluster
-    if since[1] is not None:
-        return since[1]
-    for m in reversed(index.mentions):
-        if m.start < at and clusters[m.cluster].label == label and not any(s <= m.start < e for s, e in content_spans):
-            return m.cluster
-    return None
+        if tok is None:
+            continue
+        for prev in tok.doc[max(0, tok.i - 3) : tok.i]:
+            word = prev.lower_.rstrip(".")
+            if word in TITLE_GENDERS:
+                vote(m.cluster, TITLE_GENDERS[word], 3)
+            elif word in ROLE_GENDERS:
+                vote(m.cluster, ROLE_GENDERS[word], 3)
+    for sent in doc.sents:
+        people: set[int] = set()
+        for tok in sent:
+            if not narrated(tok.idx):
+                continue
+            m = index.mention_at(tok.idx, tok.idx + len(tok.text))
+            if m is not None and clusters[m.cluster].label == "PERSON":
+                people.add(m.cluster)
+            elif tok.lower_ in PRONOUN_GENDERS and len(people) == 1:
+                vote(next(iter(people)), PRONOUN_GENDERS[tok.lower_], 1)
+    out: dict[int, str] = {}
+    for cluster, counts in votes.items():
+        if counts["m"] > 2 * counts["f"]:
+            out[cluster] = "m"
+        elif counts["f"] > 2 * counts["m"]:
+            out[cluster] = "f"
+    return out
