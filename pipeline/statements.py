@@ -527,7 +527,7 @@ def _content_span(verb: Token, index: _Index) -> tuple[int, int] | None:
     """Character span of the clause a reporting verb reports, without "that"."""
     comps = [c for c in verb.children if c.dep_ in {"ccomp", "parataxis"} and c.pos_ != "PUNCT"]
     if not comps:
-        return _object_span(verb)
+        return _object_span(verb) or _parenthetical_span(verb)
     comp = max(comps, key=lambda c: len(list(c.subtree)))
     left, right = comp.left_edge.i, comp.right_edge.i
     if comp.i > verb.i:
@@ -547,6 +547,34 @@ def _content_span(verb: Token, index: _Index) -> tuple[int, int] | None:
     if right < left:
         return None
     return doc[left].idx, doc[right].idx + len(doc[right].text)
+
+
+def _parenthetical_span(verb: Token) -> tuple[int, int] | None:
+    """The sentence around an attribution set off by commas: "The landers, he said, could deliver tools."
+
+    The parser hangs such a "he said" on the main verb; the whole sentence is the report.
+    """
+    if verb.dep_ != "parataxis" or verb.head.pos_ not in {"VERB", "AUX"}:
+        return None
+    doc = verb.doc
+    left, right = verb.left_edge.i, verb.right_edge.i
+    before = doc[left - 1] if left > 0 else None
+    after = doc[right + 1] if right + 1 < len(doc) else None
+    if not (before is not None and before.text == "," or doc[left].text == ","):
+        return None
+    if not (after is not None and after.text == "," or doc[right].text == ","):
+        return None
+    text = doc.text
+    window = text[max(0, doc[left].idx - 3) : doc[right].idx + len(doc[right].text) + 3]
+    if any(ch in DOUBLE for ch in window):
+        return None  # '"We are ready," he said, "to talk."': an interrupted quote, handled with quotes
+    head = verb.head
+    start, end = head.left_edge.i, head.right_edge.i
+    while end > start and (doc[end].is_punct or doc[end].is_space):
+        end -= 1
+    if end - start < 4:
+        return None
+    return doc[start].idx, doc[end].idx + len(doc[end].text)
 
 
 def _object_span(verb: Token) -> tuple[int, int] | None:
