@@ -205,11 +205,24 @@ def find_mentions(doc: Doc) -> tuple[list[Mention], dict[int, Cluster]]:
         text = span.text
         if not any(ch.isalpha() for ch in text) or len(text) > MAX_NAME_CHARS:
             continue  # no letters, or a run-on "name" that would only bloat the index
-        raw.append((span.start_char, span.end_char, text, ent.label_))
+        label = "PERSON" if ent.label_ == "ORG" and _looks_like_person(span) else ent.label_
+        raw.append((span.start_char, span.end_char, text, label))
         if e < ent.end and doc[e].text in _CLAUSE_WORDS:
             tail = doc[e + 1 : ent.end]  # the name after the clause word is a mention of its own
             if len(tail) and all(t.pos_ == "PROPN" for t in tail):
                 raw.append((tail.start_char, tail.end_char, tail.text, "PERSON"))
+
+    # "Montell Figgins" (ORG) is a person when "Figgins" alone was tagged PERSON.
+    person_words = {entity_key(text) for _s, _e, text, label in raw if label == "PERSON" and " " not in text}
+    raw = [
+        (s, e, text, "PERSON")
+        if label == "ORG"
+        and 2 <= len(text.split()) <= 3
+        and surname_of(text) in person_words
+        and all(w[:1].isupper() for w in text.split())
+        else (s, e, text, label)
+        for s, e, text, label in raw
+    ]
 
     full_names: dict[str, str] = {}  # surname key -> full name key
     given_names: dict[str, str] = {}  # first word -> full name key ("Liu" of "Liu Xiaoming")
@@ -257,6 +270,48 @@ def find_mentions(doc: Doc) -> tuple[list[Mention], dict[int, Cluster]]:
     for gone in merged:
         by_id.pop(gone, None)
     return mentions, by_id
+
+
+def _looks_like_person(span: Span) -> bool:
+    """An ORG-tagged name that the text treats as a person.
+
+    The small model tags some unfamiliar personal names ORG ("executive chair Marcelo
+    Claure", "Montell Figgins, who represents ..."). Two or three capitalised words after a
+    person's title, or followed by ", who", are taken as a person.
+    """
+    doc = span.doc
+    if not 2 <= len(span) <= 3 or not all(t.pos_ == "PROPN" and t.is_title for t in span):
+        return False
+    before = doc[span.start - 1].lower_.rstrip(".") if span.start > 0 else ""
+    after = [t.lower_ for t in doc[span.end : span.end + 2]]
+    return before in _PERSON_CUES or after == [",", "who"]
+
+
+# Words that come right before a person's name and never before an organisation's.
+_PERSON_CUES = {
+    "chair",
+    "chairman",
+    "chairwoman",
+    "spokesman",
+    "spokeswoman",
+    "spokesperson",
+    "mr",
+    "mrs",
+    "ms",
+    "dr",
+    "sen",
+    "rep",
+    "gov",
+    "attorney",
+    "lawyer",
+    "executive",
+    "ceo",
+    "coach",
+    "senator",
+    "minister",
+    "secretary",
+    "president",
+}
 
 
 _MINOR_WORDS = {"and", "of", "the", "for", "de", "la", "&"}

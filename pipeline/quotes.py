@@ -63,8 +63,15 @@ def _is_opening_straight(text: str, i: int, start: int, end: int) -> bool:
 def _marks(text: str, start: int, end: int, single: bool) -> list[tuple[int, str]]:
     """Quote marks in one paragraph as (offset, 'open'|'close')."""
     out: list[tuple[int, str]] = []
+    skip = -1
     for i in range(start, end):
         ch = text[i]
+        if i == skip:
+            continue
+        if not single and ch in "’'" and i + 1 < end and text[i + 1] == ch and i > start and not text[i - 1].isspace():
+            out.append((i, "close"))  # ’’ typed for ”, as some wires do
+            skip = i + 1
+            continue
         if single:
             if ch in "‘’":
                 out.append((i, "open" if ch == "‘" else "close"))

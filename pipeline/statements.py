@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import bisect
 import re
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -99,6 +100,10 @@ SPEECH_VERBS = {
     "assail",
     "recount",
     "call",
+    "beg",
+    "plead",
+    "implore",
+    "read",
 }
 # Verbs that report speech only with a content clause or a quote, never on their own.
 WEAK_VERBS = {"continue", "point", "report", "describe", "signal", "indicate", "agree", "ask"}
@@ -301,6 +306,20 @@ DOCUMENT_NOUNS = {
     "post",
     "tweet",
 }
+TITLE_ABBREVIATIONS = {
+    "gov": "governor",
+    "sen": "senator",
+    "rep": "representative",
+    "gen": "general",
+    "col": "colonel",
+    "capt": "captain",
+    "sgt": "sergeant",
+    "prof": "professor",
+    "pres": "president",
+    "atty": "attorney",
+    "adm": "admiral",
+    "amb": "ambassador",
+}
 # Gender evidence; spaCy has none. Kept small on purpose: a missing entry means "unknown".
 TITLE_GENDERS = {
     "mr": "m",
@@ -436,12 +455,19 @@ def _is_speech_verb(tok: Token) -> bool:
         return False
     if tok.lemma_.lower() == "call" and not _calls_something(tok):
         return False
+    if tok.lemma_.lower() == "read" and not any(
+        c.dep_ == "nsubj" and c.lemma_.lower() in DOCUMENT_NOUNS for c in tok.children
+    ):
+        return False  # "the statement read": only a document reads out
     if tok.dep_ in {"amod", "acl"} and tok.tag_ == "VBN":
         return False  # "the said agreement", "a deal announced on Monday"
     if tok.dep_ == "xcomp" and tok.head.lemma_.lower() not in SPEECH_VERBS:
         return False  # "declined to say", "wants to add"
-    if tok.lemma_.lower() != "deny" and any(c.dep_ == "neg" for c in tok.children):
-        return False
+    if tok.lemma_.lower() != "deny" and any(
+        c.dep_ == "neg" and not any(t.is_quote for t in tok.doc[min(c.i, tok.i) : max(c.i, tok.i)])
+        for c in tok.children
+    ):
+        return False  # "did not say"; a "not" inside the quote before it is not the verb's
     return not any(c.dep_ == "auxpass" for c in tok.children)
 
 
@@ -489,6 +515,9 @@ def _subject(verb: Token) -> Token | None:
             tok = tok.head.head.head
             seen += 1
             continue
+        if tok.dep_ == "acl" and tok.head.pos_ in {"NOUN", "PROPN"} and tok is not verb:
+            # "a group, formed in recent weeks, sent a letter stating ...": the group.
+            return tok.head
         break
     # Inverted attribution: "..., said Peskov." Not for verbs whose object is the content
     # ("accusing Big Machine of ...": Big Machine is accused, not speaking).
@@ -656,9 +685,9 @@ class _Resolver:
         self.roles = self._roles()
         self.new_mentions: list[Mention] = []
 
-    def _roles(self) -> dict[str, set[int]]:
-        """Role words ("spokesman", "minister") seen next to each person's name."""
-        roles: dict[str, set[int]] = {}
+    def _roles(self) -> dict[str, Counter[int]]:
+        """Role words ("spokesman", "minister", "Gov.") seen next to each person's name, counted."""
+        roles: dict[str, Counter[int]] = {}
         for m in self.index.mentions:
             if m.label != "PERSON":
                 continue
@@ -670,10 +699,17 @@ class _Resolver:
             words += [t for t in root.head.children if t.dep_ == "appos" and root.dep_ == "appos"]
             if root.dep_ == "appos":
                 words.append(root.head)
+            if span.start > 0:
+                words.append(self.doc[span.start - 1])  # a title the entity left out: "Gov. Eric Holcomb"
+            seen: set[str] = set()
             for w in words:
                 for t in w.subtree if w.dep_ == "appos" else [w]:
                     if t.pos_ == "NOUN" or t.pos_ == "PROPN" and t.i < span.start:
-                        roles.setdefault(t.lemma_.lower(), set()).add(m.cluster)
+                        role = t.lemma_.lower().rstrip(".")
+                        role = TITLE_ABBREVIATIONS.get(role, role)
+                        if role not in ORG_NOUNS and role not in seen:
+                            seen.add(role)
+                            roles.setdefault(role, Counter())[m.cluster] += 1
         return roles
 
     def mention_span(self, tok: Token) -> tuple[int, int]:
@@ -691,11 +727,12 @@ class _Resolver:
         end = tok.idx + len(tok.text)
         return start, end
 
-    def named_cluster(self, tok: Token) -> int | None:
+    def named_cluster(self, tok: Token, as_name: bool = False) -> int | None:
+        """The entity a name token stands for; ``as_name`` takes a capitalised noun as a name."""
         m = self.index.mention_at(tok.idx, tok.idx + len(tok.text))
         if m is not None and m.label in {"PERSON", "ORG", "GPE", "NORP"}:
             return m.cluster
-        if tok.pos_ != "PROPN" or tok.ent_type_ in NOT_SPEAKERS:
+        if tok.pos_ != "PROPN" and not as_name or tok.ent_type_ in NOT_SPEAKERS:
             return None
         key = tok.text.casefold()
         qualifiers = [
@@ -763,9 +800,18 @@ class _Resolver:
 
     def role_cluster(self, tok: Token, before: int) -> int | None:
         lemma = tok.lemma_.lower()
-        people = self.roles.get(lemma)
-        if people and len(people) == 1:
-            return next(iter(people))
+        people = self.roles.get(lemma) if tok.tag_ != "NNS" else None
+        if people:
+            # The one person with that role, or the one named with it most often ("President
+            # Trump" many times beats "John Williams, the president of the New York Fed" once).
+            ranked = people.most_common(2)
+            if len(ranked) == 1 or ranked[0][1] > ranked[1][1]:
+                return ranked[0][0]
+            # A tie: the one named last before the attribution.
+            top = {c for c, n in people.items() if n == ranked[0][1]}
+            latest = [m.cluster for m in self.index.mentions if m.start < before and m.cluster in top]
+            if latest:
+                return latest[-1]
         # "the ministry said": the organisation most recently named with that word in it.
         best: tuple[int, int] | None = None
         for m in self.index.mentions:
@@ -970,7 +1016,11 @@ def extract_statements(doc: Doc, mentions: list[Mention], clusters: dict[int, Cl
             if previous is not None and previous.speaker_cluster is not None:
                 gap = index.text[previous.quote_end : cand.start]
                 same_paragraph = "\n" not in gap
-                follows_quote = cand.inherit_from_previous and previous.kind == "direct" and gap.count("\n") <= 3
+                # A paragraph all quote goes on from the quote before it, or from a paragraph
+                # that ends reporting the same speaker ("Erekat said it was the latest move.")
+                follows_quote = cand.inherit_from_previous and gap.count("\n") <= 3
+                if previous.kind != "direct":
+                    follows_quote = follows_quote and re.fullmatch(r"[\s.,;:\"'”’]*", gap) is not None
                 if same_paragraph or follows_quote:
                     speaker = previous
             statement = Statement(
@@ -1015,11 +1065,20 @@ def _attribute(cand: _Candidate, doc: Doc, index: _Index, resolver: _Resolver, f
         if _coordinated(subject):
             # "Volker and Morrison said": several speakers, none of them alone.
             mention = subject.left_edge.idx, subject.right_edge.idx + len(subject.right_edge.text)
+        elif lower in {"who", "that"} and subject.head.dep_ == "relcl":
+            # "Alexander Vindman, a career Army officer who described ...": the antecedent speaks.
+            antecedent = subject.head.head
+            if antecedent.dep_ == "appos" and antecedent.pos_ == "NOUN":
+                antecedent = antecedent.head
+            mention = resolver.mention_span(antecedent)
+            cluster = resolver.named_cluster(antecedent)
         elif subject.pos_ == "PRON" or lower in PRONOUNS:
             cluster = focus.pronoun(lower, verb.idx)
         else:
             cluster = resolver.named_cluster(subject)
-            if cluster is None and subject.pos_ == "NOUN":
+            if cluster is None and subject.pos_ == "NOUN" and subject.is_title and _has_who_clause(subject):
+                cluster = resolver.named_cluster(subject, as_name=True)  # "Scissors, who consults ..."
+            if cluster is None and (subject.pos_ == "NOUN" or subject.lower_ == "old"):
                 cluster = focus.noun_phrase(subject, verb, resolver)
     mention_text = index.text[mention[0] : mention[1]] if mention else None
     speaker = focus.clusters[cluster].name if cluster is not None else mention_text
@@ -1037,6 +1096,10 @@ def _attribute(cand: _Candidate, doc: Doc, index: _Index, resolver: _Resolver, f
         cue_start,
         cue_end,
     )
+
+
+def _has_who_clause(tok: Token) -> bool:
+    return any(c.dep_ == "relcl" and any(g.lower_ == "who" for g in c.children) for c in tok.children)
 
 
 def _coordinated(subject: Token) -> bool:
@@ -1128,6 +1191,14 @@ class _Focus:
         """
         lemma = head.lemma_.lower()
         named = [c for c in head.children if c.dep_ == "appos" and c.pos_ == "PROPN"]
+        # "Another diplomat, former envoy Kurt Volker, ...": the name inside a descriptive apposition.
+        named += [
+            t
+            for c in head.children
+            if c.dep_ == "appos" and c.pos_ == "NOUN"
+            for t in c.children
+            if t.dep_ in {"compound", "appos"} and t.pos_ == "PROPN" and t.ent_type_ == "PERSON"
+        ]
         # "a new report by E! News", "a statement from the ministry": the author speaks.
         named += [
             p
@@ -1147,6 +1218,14 @@ class _Focus:
             return None
         if lemma in DOCUMENT_NOUNS:
             return self._issuer(head, verb.idx, resolver)
+        if head.tag_ == "NNS":
+            # "the companies said": several speakers. "the doctors said", after the group
+            # "Doctors for Camp Closure" was named: the group.
+            for m in self.mentions_before("ORG", verb.idx):
+                if head.lower_ in m.text.casefold().split():
+                    return m.cluster
+            if lemma in ORG_NOUNS:
+                return None
         role = resolver.role_cluster(head, verb.idx)
         if role is not None:
             return role
@@ -1158,8 +1237,9 @@ class _Focus:
             if since and (recent is None or recent.start <= since[0]):
                 return since[1]
             return recent.cluster if recent else (since[1] if since else None)
-        if head.tag_ != "NN" or not (lemma in PERSON_ROLE_NOUNS or lemma.endswith("-old")):
-            return None
+        aged = lemma.endswith("-old") or lemma == "old" and any(c.lemma_ == "year" for c in head.children)
+        if not aged and (head.tag_ != "NN" or lemma not in PERSON_ROLE_NOUNS):
+            return None  # "the 56-year-old" is a person, parsed as a noun or as "old"
         organisation = [c for c in modifiers if c.ent_type_ == "ORG"]
         if organisation and determiners and determiners[0] in {"a", "an"}:
             # "a WeWork spokesperson" is nobody in particular speaking for WeWork ("the Kremlin
@@ -1209,14 +1289,18 @@ class _Focus:
 
 
 def _is_subject(doc: Doc, mention: Mention) -> bool:
-    """Whether a mention is the subject of its clause, or owns it ("Mr. Trump's embrace ... He")."""
+    """Whether a mention is the subject of a main clause, or owns it ("Mr. Trump's embrace ... He")."""
     span = doc.char_span(mention.start, mention.end, alignment_mode="expand")
     if span is None:
         return False
     root = span.root
     if root.dep_ == "poss":
         root = root.head
-    return root.dep_ in {"nsubj", "nsubjpass"}
+    if root.dep_ not in {"nsubj", "nsubjpass"}:
+        return False
+    # The subject of the sentence's main verb: "the night Epstein died" does not move the focus.
+    verb = root.head
+    return verb.dep_ == "ROOT" or verb.dep_ == "conj" and verb.head.dep_ == "ROOT"
 
 
 def _genders(doc: Doc, index: _Index, clusters: dict[int, Cluster], narrated: Callable[[int], bool]) -> dict[int, str]:
