@@ -200,6 +200,9 @@ def serve(source: tuple[str, Path], placements: dict, n: int, hosts: int, conn) 
 
 
 def _floor_worker(source: tuple[str, Path], placements: dict, model: str, tasks, results) -> None:  # noqa: ANN001 - queues
+    from pipeline.config import Settings
+
+    os.nice(max(0, Settings.from_env().worker_nice))  # as nice as newsflow's workers: same footing
     import py3langid
     import trafilatura
 
@@ -593,6 +596,15 @@ def report(args: argparse.Namespace, figures: dict) -> None:
         )
     )
     print(f"    CPU: {_cpu_line(nf, summary['seen'], wall * m['cores'])}")
+    ours = sum(nf["cpu_s"].get(k, 0.0) for k in ("newsflow workers", "newsflow parent", "PostgreSQL"))
+    theirs = f["cpu_s"].get("floor processes", 0.0)
+    if ours and theirs:
+        print(
+            f"    CPU COST per page: floor {1000 * theirs / f['pages']:.0f} ms;"
+            f" newsflow {1000 * ours / summary['seen']:.0f} ms (workers, parent and PostgreSQL):"
+            f" floor/newsflow {theirs / f['pages'] / (ours / summary['seen']):.3f}"
+            " (what the ratio would be with every core busy and nothing else running)"
+        )
     print(
         f"    peak RSS: parent {nf['parent_peak_rss_mb']} MB; workers "
         + ", ".join(f"{v} MB" for v in nf["worker_peak_rss_mb"].values())

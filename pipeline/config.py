@@ -82,6 +82,9 @@ class Settings:
     spacy_model: str = "en_core_web_sm"
     fetch_workers: int = 8
     nlp_workers: int = field(default_factory=lambda: max(1, os.cpu_count() or 1))
+    # Page workers run this much nicer than the process that feeds them, so storing and
+    # dispatching (little CPU, but on the critical path) never queue behind spaCy.
+    worker_nice: int = 5
     limits: Limits = field(default_factory=Limits)
     poll_min_seconds: float = 300.0
     poll_max_seconds: float = 86_400.0
@@ -99,6 +102,7 @@ class Settings:
             spacy_model=os.environ.get("NEWSFLOW_SPACY_MODEL", "en_core_web_sm"),
             fetch_workers=_int("NEWSFLOW_FETCH_WORKERS", 8),
             nlp_workers=_int("NEWSFLOW_NLP_WORKERS", max(1, os.cpu_count() or 1)),
+            worker_nice=_int("NEWSFLOW_WORKER_NICE", 5),
             limits=Limits.from_env(),
             poll_min_seconds=_float("NEWSFLOW_POLL_MIN_SECONDS", 300.0),
             poll_max_seconds=_float("NEWSFLOW_POLL_MAX_SECONDS", 86_400.0),

@@ -317,6 +317,7 @@ class _Flow:
         self.outcomes: dict[int, tuple[WorkItem, tuple | None]] = {}  # seq -> outcome waiting for earlier ones
         self.next_seq = 0
         self.done = 0
+        self.last = False  # every item has been taken up: the run's tail
 
     def run(self, work: list[WorkItem]) -> None:
         hosts = _by_host(work)
@@ -328,7 +329,8 @@ class _Flow:
             while hosts or self.active:
                 self._admit(hosts, limit)
                 self._take_fetched(0)
-                self._dispatch(last=not hosts)
+                self.last = not hosts
+                self._dispatch()
                 if self.workers.busy:
                     # short waits while a worker is idle for want of pages, so new ones reach it soon
                     self._take_results(0.02 if self.workers.idle and self.fetching else 0.2)
@@ -396,14 +398,14 @@ class _Flow:
             else:
                 self.ready.append(work)
 
-    def _dispatch(self, last: bool) -> None:
-        """Hand fetched pages to idle workers; ``last``: every item has been taken up."""
+    def _dispatch(self) -> None:
+        """Hand fetched pages to idle workers."""
         while self.workers.idle:
             if self.singles:
                 chunk = [self.singles.popleft()]
             elif self.ready and (len(self.ready) >= CHUNK or not self.fetching or not self.workers.busy):
                 size = CHUNK
-                if last and not self.fetching:  # the run's tail: share what is left between the workers
+                if self.last and not self.fetching:  # the run's tail: share what is left between the workers
                     size = max(1, min(CHUNK, -(-len(self.ready) // self.workers.size)))
                 chunk = [self.ready.popleft() for _ in range(min(size, len(self.ready)))]
             else:
@@ -413,6 +415,8 @@ class _Flow:
             self.workers.submit(Chunk(tasks, model), chunk)
 
     def _take_results(self, timeout: float) -> None:
+        """Settle finished chunks; the freed workers get their next chunk before anything is stored."""
+        done: list[tuple[list[WorkItem], ChunkResult]] = []
         for chunk, outcome in self.workers.poll(timeout):
             if chunk is None:  # a warm-up
                 continue
@@ -427,6 +431,11 @@ class _Flow:
                         self.singles.append(work)
                 continue
             assert isinstance(outcome, ChunkResult)
+            done.append((chunk, outcome))
+        if done:
+            self._take_fetched(0)
+            self._dispatch()  # storing a chunk takes a while: a worker must not wait for it
+        for chunk, outcome in done:
             for stage, seconds in outcome.seconds.items():
                 self.summary.stages[stage] += seconds
             for work, result in zip(chunk, outcome.results, strict=True):

@@ -23,14 +23,20 @@ from .nlp import clip_text, load_model
 from .reasons import ItemError
 from .workers import WorkerPool, report_stage
 
-_POOLS: dict[tuple[int, float, float, int], WorkerPool] = {}
+_POOLS: dict[tuple[int, float, float, int, int], WorkerPool] = {}
 STARTUP_TIMEOUT = 300.0  # a fresh worker imports trafilatura and spaCy before its first stage
 
 
 def page_pool(settings) -> WorkerPool:  # noqa: ANN001 - Settings, imported lazily to keep workers light
     """The process's pool of page workers, started on first use and kept for later runs."""
     limits = settings.limits
-    key = (settings.nlp_workers, limits.extraction_timeout, limits.nlp_timeout, limits.worker_max_rss_bytes)
+    key = (
+        settings.nlp_workers,
+        limits.extraction_timeout,
+        limits.nlp_timeout,
+        limits.worker_max_rss_bytes,
+        settings.worker_nice,
+    )
     pool = _POOLS.get(key)
     if pool is None:
         pool = _POOLS[key] = WorkerPool(
@@ -39,6 +45,7 @@ def page_pool(settings) -> WorkerPool:  # noqa: ANN001 - Settings, imported lazi
             timeout=STARTUP_TIMEOUT,
             max_rss_bytes=limits.worker_max_rss_bytes,
             stage_timeouts={"extraction": limits.extraction_timeout, "nlp": limits.nlp_timeout},
+            nice=settings.worker_nice,
         )
     return pool
 

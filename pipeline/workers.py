@@ -50,8 +50,10 @@ def report_stage(stage: str, item: int | None = None) -> None:
 _CURRENT: dict[str, Connection] = {}
 
 
-def _worker_main(conn: Connection, task_fn: Callable[[Any], Any]) -> None:
+def _worker_main(conn: Connection, task_fn: Callable[[Any], Any], nice: int) -> None:
     _CURRENT["conn"] = conn
+    if nice > 0:
+        os.nice(nice)
     while True:
         try:
             message = conn.recv()
@@ -76,9 +78,9 @@ def _rss_bytes(pid: int) -> int:
 
 
 class _Worker:
-    def __init__(self, ctx: mp.context.BaseContext, task_fn: Callable[[Any], Any]):
+    def __init__(self, ctx: mp.context.BaseContext, task_fn: Callable[[Any], Any], nice: int = 0):
         self.conn, child = ctx.Pipe()
-        self.process = ctx.Process(target=_worker_main, args=(child, task_fn), daemon=True)
+        self.process = ctx.Process(target=_worker_main, args=(child, task_fn, nice), daemon=True)
         self.process.start()
         child.close()
         self.busy = False
@@ -117,12 +119,14 @@ class WorkerPool:
         timeout: float,
         max_rss_bytes: int,
         stage_timeouts: dict[str, float] | None = None,
+        nice: int = 0,
     ):
         self.task_fn = task_fn
         self.size = max(1, size)
         self.timeout = timeout
         self.stage_timeouts = stage_timeouts or {}
         self.max_rss_bytes = max_rss_bytes
+        self.nice = nice  # added to the workers' niceness: they yield the CPU to their parent
         self._ctx = mp.get_context("spawn")
         self._workers: list[_Worker] = []
         self._finished: list[tuple[Any, Any]] = []
@@ -133,7 +137,7 @@ class WorkerPool:
         self.rss_samples: list[tuple[float, int, int]] = []
 
     def _spawn(self) -> _Worker:
-        return _Worker(self._ctx, self.task_fn)
+        return _Worker(self._ctx, self.task_fn, self.nice)
 
     def start(self, count: int | None = None) -> int:
         """Start workers up to ``count`` (default: the pool's size); returns how many were started."""
