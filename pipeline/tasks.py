@@ -172,10 +172,41 @@ def host_lock(db_url: str, host: str) -> Iterator[None]:
         yield
 
 
+def prepare_task_process() -> None:
+    """Let an Airflow task start page-worker processes as a fresh interpreter would.
+
+    Two things an Airflow task process inherits break ``multiprocessing`` for it:
+
+    * Under Celery, the task is forked from a prefork pool process, and billiard installs its
+      own daemonic process object as the current process: multiprocessing refuses children of a
+      daemonic process and cannot pickle billiard's auth key for a spawned child. The task owns
+      its page workers (``pipeline.workers`` stops them itself), so the flag is dropped and a
+      standard auth key put in.
+    * Its ``__main__`` is the ``airflow`` command, which every spawned child would run again
+      (importing Airflow, which fails there: a task process's database URL is blocked). The
+      page workers need nothing from it, so the task's ``__main__`` becomes an empty module.
+
+    A no-op outside Airflow (the CLI, the tests).
+    """
+    import sys
+    import types
+    from multiprocessing import process
+
+    config = process.current_process()._config  # what every child inherits; no public handle on it
+    if config.get("daemon") or not isinstance(config.get("authkey"), process.AuthenticationString):
+        config["daemon"] = False
+        config["authkey"] = process.AuthenticationString(os.urandom(32))
+    main = sys.modules.get("__main__")
+    spec = getattr(getattr(main, "__spec__", None), "name", None) or ""
+    if spec.partition(".")[0] == "airflow" or Path(getattr(main, "__file__", None) or "").name == "airflow":
+        sys.modules["__main__"] = types.ModuleType("__main__")
+
+
 def ingest_feed(db_url: str, feed_url: str) -> int:
     """Ingest one feed; return its run id for ``reconcile``."""
     from .ingest import ingest
 
+    prepare_task_process()
     with host_lock(db_url, host_of(feed_url)):
         summary = ingest(settings_for(db_url), [feed_url])
     log.info("feed %s: %s", feed_url, summary.counts())
@@ -248,6 +279,7 @@ def backfill_feed(db_url: str, feed_url: str, since: str, until: str) -> int:
     """Backfill one feed over ``[since, until)``; return its run id."""
     from .backfill import Window, backfill
 
+    prepare_task_process()
     with host_lock(db_url, host_of(feed_url)):
         result = backfill(settings_for(db_url), feed_url, Window.parse(since, until))
     log.info("backfill %s %s: %s; %s", feed_url, result.window, result.summary.counts(), result.discovery.describe())
@@ -299,6 +331,7 @@ def reprocess_chunk(
     from .reprocess import reprocess
 
     selection = reprocess_selection(since, until, by, outdated_only, first_id, last_id)
+    prepare_task_process()
     summary = reprocess(settings_for(db_url), selection)
     log.info("%s: %s", selection.describe(), summary.counts())
     return summary.run_id
