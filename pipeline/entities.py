@@ -206,6 +206,8 @@ def find_mentions(doc: Doc) -> tuple[list[Mention], dict[int, Cluster]]:
         if not any(ch.isalpha() for ch in text) or len(text) > MAX_NAME_CHARS:
             continue  # no letters, or a run-on "name" that would only bloat the index
         label = "PERSON" if ent.label_ == "ORG" and _looks_like_person(span) else ent.label_
+        if label == "PERSON" and len(span) >= 2 and span[-1].lower_ in _ORG_ENDINGS:
+            label = "ORG"  # "Dick Clark Productions" is a company
         raw.append((span.start_char, span.end_char, text, label))
         if e < ent.end and doc[e].text in _CLAUSE_WORDS:
             tail = doc[e + 1 : ent.end]  # the name after the clause word is a mention of its own
@@ -285,6 +287,42 @@ def _looks_like_person(span: Span) -> bool:
     before = doc[span.start - 1].lower_.rstrip(".") if span.start > 0 else ""
     after = [t.lower_ for t in doc[span.end : span.end + 2]]
     return before in _PERSON_CUES or after == [",", "who"]
+
+
+# Last words of company and institution names; no personal name ends with one.
+_ORG_ENDINGS = {
+    "productions",
+    "records",
+    "inc",
+    "inc.",
+    "corp",
+    "corp.",
+    "corporation",
+    "company",
+    "group",
+    "holdings",
+    "partners",
+    "capital",
+    "media",
+    "news",
+    "bank",
+    "university",
+    "institute",
+    "foundation",
+    "association",
+    "agency",
+    "ministry",
+    "department",
+    "committee",
+    "council",
+    "party",
+    "airlines",
+    "studios",
+    "entertainment",
+    "ltd",
+    "ltd.",
+    "llc",
+}
 
 
 # Words that come right before a person's name and never before an organisation's.

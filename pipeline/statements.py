@@ -1191,6 +1191,14 @@ class _Focus:
         """
         lemma = head.lemma_.lower()
         named = [c for c in head.children if c.dep_ == "appos" and c.pos_ == "PROPN"]
+        # "The company that runs the AMAs, Dick Clark Productions, denies": a name closing the
+        # subject phrase between commas, wherever the parser hung it.
+        end = head.right_edge.i
+        named += [
+            t
+            for t in head.subtree
+            if t.dep_ == "appos" and t.pos_ == "PROPN" and t.i > head.i and t.right_edge.i in {end, end - 1}
+        ]
         # "Another diplomat, former envoy Kurt Volker, ...": the name inside a descriptive apposition.
         named += [
             t
@@ -1214,7 +1222,10 @@ class _Focus:
         determiners = [c.lower_ for c in head.lefts if c.dep_ in {"det", "nummod", "quantmod"}]
         owners = [c for c in head.lefts if c.dep_ == "poss"]
         modifiers = [c for c in head.lefts if c.pos_ == "PROPN" or c.ent_type_ in {"GPE", "NORP", "ORG"}]
-        if not owners and not modifiers and (not determiners or determiners[0] not in DEFINITE):
+        org_compound = lemma in ORG_NOUNS and any(
+            c.dep_ == "compound" and c.lemma_.lower() in ORG_NOUNS for c in head.lefts
+        )  # "Company management said": the company in focus
+        if not owners and not modifiers and not org_compound and (not determiners or determiners[0] not in DEFINITE):
             return None
         if lemma in DOCUMENT_NOUNS:
             return self._issuer(head, verb.idx, resolver)
@@ -1240,11 +1251,12 @@ class _Focus:
         aged = lemma.endswith("-old") or lemma == "old" and any(c.lemma_ == "year" for c in head.children)
         if not aged and (head.tag_ != "NN" or lemma not in PERSON_ROLE_NOUNS):
             return None  # "the 56-year-old" is a person, parsed as a noun or as "old"
-        organisation = [c for c in modifiers if c.ent_type_ == "ORG"]
-        if organisation and determiners and determiners[0] in {"a", "an"}:
+        if modifiers and determiners and determiners[0] in {"a", "an"}:
             # "a WeWork spokesperson" is nobody in particular speaking for WeWork ("the Kremlin
             # spokesman" is one person, who may be named elsewhere).
-            return resolver.named_cluster(organisation[-1])
+            found = resolver.named_cluster(modifiers[-1])
+            if found is not None and self.clusters[found].label == "ORG":
+                return found
         if owners and any(o.ent_type_ == "PERSON" or o.pos_ == "PRON" for o in owners):
             return None  # "Morrison's lawyer": someone else, unnamed
         if any(c.dep_ == "prep" and c.lower_ == "of" for c in head.rights):
@@ -1259,21 +1271,22 @@ class _Focus:
         Failing both, the last speaker: a document quoted right after its author's words.
         """
         noun = head.lemma_.lower()
-        best: tuple[int, int] | None = None
+        spoke_at = {statement.cue_start: statement.speaker_cluster for _a, statement in self.history}
         for tok in reversed(self.doc[: head.i]):
-            if tok.lemma_.lower() == noun and tok.dep_ == "dobj" and self._narrated(tok.idx):
-                subject = _subject(tok.head)
-                found = resolver.named_cluster(subject) if subject is not None else None
-                if found is not None:
-                    best = (tok.idx, found)
-                    break
-        for anchor, statement in reversed(self.history):
-            if anchor < at and statement.cue and noun in statement.cue.casefold().split():
-                if best is None or anchor > best[0]:
-                    best = (anchor, statement.speaker_cluster)
-                break
-        if best is not None:
-            return best[1]
+            if tok.lemma_.lower() != noun or not self._narrated(tok.idx):
+                continue
+            if tok.dep_ == "dobj":
+                verb = tok.head
+            elif tok.dep_ == "pobj" and tok.head.lower_ in {"in", "via", "through"}:
+                verb = tok.head.head
+            else:
+                continue
+            if spoke_at.get(verb.idx) is not None:
+                return spoke_at[verb.idx]
+            subject = _subject(verb)
+            found = resolver.named_cluster(subject) if subject is not None else None
+            if found is not None:
+                return found
         last = self.last_speaker()
         return last[1] if last else None
 
