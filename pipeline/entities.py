@@ -156,6 +156,17 @@ def surname_of(name: str) -> str:
     return entity_key(name).split(" ")[-1] if name.strip() else ""
 
 
+_NAME_SUFFIXES = {"jr", "jr.", "sr", "sr.", "ii", "iii", "iv"}
+
+
+def _family_name(name: str) -> str:
+    """The surname within one article: "James P. Kennedy Jr." is "Kennedy" ("kennedy")."""
+    words = entity_key(name).rstrip(",").split(" ")
+    while len(words) > 1 and words[-1].strip(",") in _NAME_SUFFIXES:
+        words.pop()
+    return words[-1].strip(",") if words else ""
+
+
 def _display_name(text: str) -> str:
     if text.isupper() and len(text) > 4:
         return text.title()
@@ -220,7 +231,7 @@ def find_mentions(doc: Doc) -> tuple[list[Mention], dict[int, Cluster]]:
         (s, e, text, "PERSON")
         if label == "ORG"
         and 2 <= len(text.split()) <= 3
-        and surname_of(text) in person_words
+        and _family_name(text) in person_words
         and all(w[:1].isupper() for w in text.split())
         else (s, e, text, label)
         for s, e, text, label in raw
@@ -230,7 +241,7 @@ def find_mentions(doc: Doc) -> tuple[list[Mention], dict[int, Cluster]]:
     given_names: dict[str, str] = {}  # first word -> full name key ("Liu" of "Liu Xiaoming")
     for _s, _e, text, label in raw:
         if label == "PERSON" and len(text.split()) >= 2:
-            full_names.setdefault(surname_of(text), entity_key(text))
+            full_names.setdefault(_family_name(text), entity_key(text))
             given_names.setdefault(entity_key(text).split(" ")[0], entity_key(text))
     for first, full in given_names.items():
         full_names.setdefault(first, full)  # a surname match, when there is one, wins
@@ -261,7 +272,7 @@ def find_mentions(doc: Doc) -> tuple[list[Mention], dict[int, Cluster]]:
         cluster.aliases.add(name)
         resolved[(start, end)] = Mention(start, end, text, label, cluster.id)
     by_id = {c.id: c for c in clusters.values()}
-    merged = _merge_acronyms(by_id)
+    merged = _merge_acronyms(by_id, doc.text)
     mentions = sorted(
         (
             replace(m, cluster=merged.get(m.cluster, m.cluster), label=by_id[merged.get(m.cluster, m.cluster)].label)
@@ -359,9 +370,14 @@ def _initials(name: str) -> str:
     return "".join(w[0] for w in name.replace("-", " ").split() if w.lower() not in _MINOR_WORDS and w[:1].isupper())
 
 
-def _merge_acronyms(clusters: dict[int, Cluster]) -> dict[int, int]:
-    """Map acronym clusters ("CBP", "U.S.") onto the spelled-out name in the same article."""
+def _merge_acronyms(clusters: dict[int, Cluster], text: str = "") -> dict[int, int]:
+    """Map acronym clusters ("CBP", "U.S.") onto the spelled-out name in the same article.
+
+    An organisation's acronym whose spelled-out name is in ``text`` but not an entity takes
+    that name.
+    """
     merged: dict[int, int] = {}
+    spelled_out: dict[str, str] | None = None
     for short in clusters.values():
         letters = short.name.replace(".", "")
         if not (2 <= len(letters) <= 6 and letters.isupper() and letters.isalpha()):
@@ -376,4 +392,36 @@ def _merge_acronyms(clusters: dict[int, Cluster]) -> dict[int, int]:
                 merged[short.id] = long.id
                 long.aliases |= short.aliases | {short.name}
                 break
+        else:
+            if text and short.label == "ORG" and len(letters) >= 3:
+                if spelled_out is None:
+                    spelled_out = _spelled_out(text)
+                if letters in spelled_out:
+                    # "Customs and Border Protection" that the recogniser split in two.
+                    short.aliases.add(short.name)
+                    short.name = spelled_out[letters]
     return merged
+
+
+_CAPITALISED_RUN = re.compile(r"[A-Z][\w'’-]*(?:\s+(?:and|of|for|the|&|[A-Z][\w'’-]*))*")
+
+
+def _spelled_out(text: str) -> dict[str, str]:
+    """Initials -> the first run of 3 to 6 capitalised words (minor words between) spelling them.
+
+    Linear in the text: each start word looks at most a few words ahead.
+    """
+    out: dict[str, str] = {}
+    for m in _CAPITALISED_RUN.finditer(text):
+        words = m.group(0).split()
+        for i, first in enumerate(words):
+            if not first[0].isupper() or first.lower() in _MINOR_WORDS:
+                continue
+            for j in range(i + 3, min(len(words), i + 12) + 1):
+                if not words[j - 1][0].isupper():
+                    continue
+                initials = _initials(" ".join(words[i:j]))
+                if len(initials) > 6:
+                    break
+                out.setdefault(initials, " ".join(words[i:j]))
+    return out

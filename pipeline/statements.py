@@ -27,7 +27,7 @@ from spacy.tokens import Doc, Token
 from .entities import TITLES, Cluster, Mention
 from .quotes import DOUBLE, Quote, find_quotes
 
-EXTRACTOR_VERSION = "statements-1"
+EXTRACTOR_VERSION = "statements-2"
 
 SPEECH_VERBS = {
     "say",
@@ -472,7 +472,18 @@ def _is_speech_verb(tok: Token) -> bool:
 
 
 def _calls_something(verb: Token) -> bool:
-    """ "called it a disgrace", "called for talks", "called on X to Y": speech; "called the police": not."""
+    """ "called it a disgrace", "called for talks", "called on X to Y": speech; "called the police": not.
+
+    Only a named or human speaker calls something in speech ("the recipe called for sugar",
+    "we still call it the Sylphy" name or require, they do not report).
+    """
+    subject = next((c for c in verb.children if c.dep_ == "nsubj"), None)
+    if subject is not None and not (
+        subject.pos_ == "PROPN"
+        or subject.lower_ in {"he", "she", "they", "it"}
+        or subject.lemma_.lower() in PERSON_ROLE_NOUNS | ORG_NOUNS
+    ):
+        return False
     for child in verb.children:
         if child.dep_ == "oprd":
             return True
@@ -489,6 +500,14 @@ def _subject(verb: Token) -> Token | None:
     """The speaker token of a reporting verb, following participles to their main verb."""
     seen = 0
     tok: Token | None = verb
+    if verb.tag_ == "VBG" and verb.dep_ == "advcl":
+        # "Pompeo said Washington had concluded X, saying he trusted the courts": the parser
+        # hangs "saying" inside the report; it belongs to the one reporting.
+        clause = verb.head
+        while clause.dep_ == "conj" and clause.head is not clause:
+            clause = clause.head
+        if clause.dep_ == "ccomp" and clause.head.lemma_.lower() in SPEECH_VERBS:
+            tok = clause.head
     while tok is not None and seen < 4:
         subjects = [c for c in tok.children if c.dep_ in {"nsubj", "nsubjpass"} and c.pos_ != "SCONJ"]
         if subjects:
@@ -750,6 +769,17 @@ class _Resolver:
         if matches:
             return matches[0].id
         return self._new_speaker(tok)
+
+    def organisation(self, start: int, end: int) -> int:
+        """The organisation named by ``text[start:end]``, made an entity if it is not one yet."""
+        name = self.index.text[start:end]
+        for c in self.clusters.values():
+            if c.label == "ORG" and c.name.casefold() == name.casefold():
+                return c.id
+        cluster = Cluster(id=max(self.clusters, default=-1) + 1, label="ORG", name=name, aliases={name})
+        self.clusters[cluster.id] = cluster
+        self.new_mentions.append(Mention(start, end, name, "ORG", cluster.id))
+        return cluster.id
 
     def new_organisation(self, head: Token) -> int:
         """An organisation named by a phrase ("the US military") becomes an entity."""
@@ -1103,10 +1133,14 @@ def _has_who_clause(tok: Token) -> bool:
 
 
 def _coordinated(subject: Token) -> bool:
-    """A subject joined by "and" to another name or noun."""
-    return any(c.dep_ == "conj" and c.pos_ in {"PROPN", "NOUN"} for c in subject.children) and any(
-        c.dep_ == "cc" and c.lower_ in {"and", "&"} for c in subject.children
-    )
+    """A subject joined by "and" to another speaker ("Volker and Morrison", "he and his wife").
+
+    "the singer and guitarist" is one person: a bare second noun shares the first's article.
+    """
+    return any(
+        c.dep_ == "conj" and (c.pos_ in {"PROPN", "PRON"} or any(d.dep_ in {"det", "poss"} for d in c.children))
+        for c in subject.children
+    ) and any(c.dep_ == "cc" and c.lower_ in {"and", "&"} for c in subject.children)
 
 
 class _Focus:
@@ -1167,6 +1201,12 @@ class _Focus:
             label = "PERSON"
         else:
             return None
+        found = self._antecedent(label, at, gender)
+        if found is not None and gender is not None:
+            self.genders.setdefault(found, gender)  # once "she", not later "he"
+        return found
+
+    def _antecedent(self, label: str, at: int, gender: str | None) -> int | None:
         since = self.last_speaker(label)
         for m in self.mentions_before(label, at, since[0] if since else -1):
             if self.compatible(m.cluster, gender) and _is_subject(self.doc, m):
@@ -1235,6 +1275,9 @@ class _Focus:
             for m in self.mentions_before("ORG", verb.idx):
                 if head.lower_ in m.text.casefold().split():
                     return m.cluster
+            group = self._group_named_after(head, verb.idx)
+            if group is not None:
+                return resolver.organisation(*group)
             if lemma in ORG_NOUNS:
                 return None
         role = resolver.role_cluster(head, verb.idx)
@@ -1289,6 +1332,21 @@ class _Focus:
                 return found
         last = self.last_speaker()
         return last[1] if last else None
+
+    def _group_named_after(self, head: Token, before: int) -> tuple[int, int] | None:
+        """Where the text names a group after its members ("the doctors": "Doctors for Camp Closure").
+
+        The recogniser often misses such names; a capitalised run that starts with the plural
+        noun and goes on past a connecting word is taken as the group's name.
+        """
+        if not head.text.isalpha() or not any(c.lower_ == "the" for c in head.lefts):
+            return None
+        word = re.escape(head.text.capitalize())
+        pattern = rf"\b{word}(?:\s+(?:for|of|and|the|against|without|&|[A-Z][\w'’-]*))*\s+[A-Z][\w'’-]*\b"
+        for m in re.finditer(pattern, self.index.text[:before]):
+            if " " in m.group(0) and self._narrated(m.start()) and re.search(r"\s[a-z&]", m.group(0)):
+                return m.start(), m.end()
+        return None
 
     def _introduced_unnamed(self, head: Token) -> bool:
         """Whether the role was introduced earlier with an indefinite article ("a spokesperson")."""
