@@ -1237,7 +1237,11 @@ class _Focus:
         named += [
             t
             for t in head.subtree
-            if t.dep_ == "appos" and t.pos_ == "PROPN" and t.i > head.i and t.right_edge.i in {end, end - 1}
+            if t.dep_ == "appos"
+            and t.pos_ == "PROPN"
+            and t.ent_type_ not in {"GPE", "LOC", "FAC", "DATE"}  # "in Greenbelt, Maryland," is a place
+            and t.i > head.i
+            and t.right_edge.i in {end, end - 1}
         ]
         # "Another diplomat, former envoy Kurt Volker, ...": the name inside a descriptive apposition.
         named += [

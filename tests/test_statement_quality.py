@@ -28,8 +28,61 @@ def test_development_set_floors(nlp):
 
     scores = evaluate(cases, run)
     _p, _r, f1 = scores.prf(scores.matched_overlap)
-    assert f1 >= 0.85
-    assert scores.speaker_accuracy >= 0.75
+    assert f1 >= 0.90  # 0.904 with statements-2
+    assert scores.speaker_accuracy >= 0.92  # 0.924 with statements-2
+
+
+@pytest.mark.parametrize(
+    ("text", "kind", "speaker", "mention"),
+    [
+        # An attribution set off by commas: the whole sentence is the report.
+        (
+            "Steve Clarke, a NASA official, spoke on Monday.\n\n"
+            "The larger landers, he said, could deliver tools needed by astronauts.",
+            "indirect",
+            "Steve Clarke",
+            "he",
+        ),
+        # "she" skips the man who was the subject since: gender from the first name.
+        (
+            "Anna Smith met John Brown on Monday. Brown left early.\n\nShe said the talks had gone well.",
+            "indirect",
+            "Anna Smith",
+            "She",
+        ),
+        # ’’ typed for a closing double mark.
+        (
+            "“It was an attempt to mislead voters,’’ Will Moy, chief executive of Full Fact, told the BBC.",
+            "direct",
+            "Will Moy",
+            "Will Moy",
+        ),
+        # Two speakers at once: neither alone.
+        (
+            "Kurt Volker and Tim Morrison said the call was not in line with security goals.",
+            "indirect",
+            None,
+            "Kurt Volker and Tim Morrison",
+        ),
+        # A dateline is where the story was filed, not who spoke; "accused X of Y" reports.
+        (
+            "HANOI, Vietnam (AP) — U.S. Defense Secretary Mark Esper on Wednesday accused China of using "
+            "coercion against smaller nations.",
+            "indirect",
+            "Mark Esper",
+            "Mark Esper",
+        ),
+    ],
+)
+def test_attribution_rules(nlp, text, kind, speaker, mention):
+    statements = analyse_doc(nlp(text)).statements
+    assert len(statements) == 1
+    s = statements[0]
+    assert (s.kind, s.speaker if s.speaker_cluster is not None else None, s.speaker_mention) == (
+        kind,
+        speaker,
+        mention,
+    )
 
 
 @pytest.mark.parametrize(
