@@ -178,7 +178,7 @@ def _display_name(text: str) -> str:
 _CLAUSE_WORDS = {"after", "before", "when", "while", "because", "since", "until"}
 
 
-def _trim(span: Span) -> tuple[int, int] | None:
+def _trim(span: Span, label: str) -> tuple[int, int] | None:
     """Token bounds of the name inside an entity span: no titles, articles or possessives."""
     start, end = span.start, span.end
     doc = span.doc
@@ -188,7 +188,7 @@ def _trim(span: Span) -> tuple[int, int] | None:
             break
     while end > start and (doc[end - 1].is_punct or doc[end - 1].lower_ in {"'s", "’s", "'"}):
         end -= 1
-    if span.label_ == "PERSON":
+    if label == "PERSON":
         while end - start > 1 and doc[start].lower_.strip(".") in TITLES | {t.strip(".") for t in TITLES}:
             start += 1
     elif doc[start].lower_ == "the" and end - start > 1:
@@ -208,7 +208,10 @@ def find_mentions(doc: Doc) -> tuple[list[Mention], dict[int, Cluster]]:
     for ent in doc.ents:
         if ent.label_ not in KEPT_LABELS:
             continue
-        bounds = _trim(ent)
+        label = ent.label_
+        if label == "PERSON" and len(ent) >= 2 and ent[-1].lower_ in _ORG_ENDINGS:
+            label = "ORG"  # "Dick Clark Productions", "U.S. Attorney's Office": not people
+        bounds = _trim(ent, label)
         if bounds is None:
             continue
         s, e = bounds
@@ -216,9 +219,8 @@ def find_mentions(doc: Doc) -> tuple[list[Mention], dict[int, Cluster]]:
         text = span.text
         if not any(ch.isalpha() for ch in text) or len(text) > MAX_NAME_CHARS:
             continue  # no letters, or a run-on "name" that would only bloat the index
-        label = "PERSON" if ent.label_ == "ORG" and _looks_like_person(span) else ent.label_
-        if label == "PERSON" and len(span) >= 2 and span[-1].lower_ in _ORG_ENDINGS:
-            label = "ORG"  # "Dick Clark Productions" is a company
+        if label == "ORG" and _looks_like_person(span):
+            label = "PERSON"
         raw.append((span.start_char, span.end_char, text, label))
         if e < ent.end and doc[e].text in _CLAUSE_WORDS:
             tail = doc[e + 1 : ent.end]  # the name after the clause word is a mention of its own
@@ -302,6 +304,7 @@ def _looks_like_person(span: Span) -> bool:
 
 # Last words of company and institution names; no personal name ends with one.
 _ORG_ENDINGS = {
+    "office",
     "productions",
     "records",
     "inc",

@@ -9,9 +9,10 @@ A pure function of the text and its spaCy parse: no database, no network. The ru
 * A quote with no verb in its clause is attributed by the nearest reporting verb beside it
   in the paragraph; a quote interrupted by its attribution is one statement; a paragraph
   that is all quote, right after a quote by a speaker, continues that speaker.
-* Speakers resolve to canonical in-article entities: names through entity clusters,
-  pronouns to the last speaker unless a newer person became the subject of the narration,
-  roles ("the spokesman", "the ministry") through titles and appositives seen in the text.
+* Speakers resolve to canonical in-article entities (``_Focus``): names through entity
+  clusters, pronouns to the last speaker of a compatible gender unless a newer person became
+  the subject of a main clause, roles ("the spokesman", "the ministry") through titles and
+  appositives seen in the text, documents ("the statement said") to whoever issued them.
 """
 
 from __future__ import annotations
@@ -104,6 +105,9 @@ SPEECH_VERBS = {
     "plead",
     "implore",
     "read",
+    "cite",
+    "demand",
+    "recommend",
 }
 # Verbs that report speech only with a content clause or a quote, never on their own.
 WEAK_VERBS = {"continue", "point", "report", "describe", "signal", "indicate", "agree", "ask"}
@@ -285,10 +289,16 @@ OBJECT_CONTENT_VERBS: dict[str, set[str]] = {
     "confirm": set(),
     "acknowledge": set(),
     "admit": set(),
+    "assail": {"as", "for"},
+    "cite": set(),
+    "note": set(),
+    "complain": {"of", "about"},
 }
 # "after accusing them": a participle after these shares its main verb's subject ("known
 # for telling others", "pressure him into announcing" do not).
 TIME_PREPOSITIONS = {"after", "before", "while", "when", "upon", "since", "by"}
+# What "citing X" names when X is where the words came from rather than what was said.
+SOURCE_NOUNS = ORG_NOUNS | PERSON_ROLE_NOUNS | {"source", "report", "data", "document", "person", "people", "study"}
 ADDRESSEE_VERBS = {"tell", "ask", "inform", "assure", "remind", "warn", "urge"}
 NOT_SPEAKERS = {"DATE", "TIME", "CARDINAL", "ORDINAL", "MONEY", "PERCENT", "QUANTITY", "EVENT", "LAW", "WORK_OF_ART"}
 PRONOUNS = {"he": "m", "she": "f", "him": "m", "her": "f", "it": "n", "they": "p"}
@@ -513,6 +523,17 @@ def _subject(verb: Token) -> Token | None:
         if subjects:
             real = [c for c in subjects if not _is_dateline(c)]
             return real[-1] if real else _past_dateline(subjects[0])
+        if (
+            tok.dep_ == "conj"
+            and tok.head.dep_ == "ccomp"
+            and tok.head.head.lemma_.lower() in SPEECH_VERBS
+            and _is_speech_verb(tok)
+        ):
+            # "The group said the contract confused employees, and demanded an extension":
+            # the second report shares the reporter, not the subject of the first report.
+            tok = tok.head.head
+            seen += 1
+            continue
         if tok.dep_ in {"advcl", "conj", "xcomp", "ccomp"} and tok.head is not tok:
             if tok.dep_ == "ccomp" and tok.head.lemma_.lower() not in SPEECH_VERBS:
                 return None
@@ -574,10 +595,20 @@ def _past_dateline(subject: Token) -> Token:
 def _content_span(verb: Token, index: _Index) -> tuple[int, int] | None:
     """Character span of the clause a reporting verb reports, without "that"."""
     comps = [c for c in verb.children if c.dep_ in {"ccomp", "parataxis"} and c.pos_ != "PUNCT"]
+    if not comps and verb.lemma_.lower() in ADDRESSEE_VERBS:
+        comps = _that_clause_after_addressee(verb)
     if not comps:
         return _object_span(verb) or _parenthetical_span(verb)
     comp = max(comps, key=lambda c: len(list(c.subtree)))
     left, right = comp.left_edge.i, comp.right_edge.i
+    # "said he had watched the testimony and slammed the hearings": the second report is
+    # the speaker's own act, not part of the first.
+    for child in comp.rights:
+        if child.dep_ == "conj" and _is_speech_verb(child) and not any(c.dep_ == "nsubj" for c in child.children):
+            right = min(right, child.left_edge.i - 1)
+            while right > left and verb.doc[right].dep_ == "cc":
+                right -= 1
+            break
     if comp.i > verb.i:
         for child in verb.rights:
             if child.i <= right or child.dep_ not in {"advcl", "prep", "npadvmod", "advmod"}:
@@ -595,6 +626,20 @@ def _content_span(verb: Token, index: _Index) -> tuple[int, int] | None:
     if right < left:
         return None
     return doc[left].idx, doc[right].idx + len(doc[right].text)
+
+
+def _that_clause_after_addressee(verb: Token) -> list[Token]:
+    """ "told the paper that he fought ...": the parser reads the clause as a relative one on
+    the addressee ("the paper that ..."); when "that" is not the clause's own subject, it is
+    the content.
+    """
+    for tok in verb.subtree:
+        if tok.i <= verb.i or tok.dep_ != "relcl":
+            continue
+        first = tok.left_edge
+        if first.lower_ == "that" and first.dep_ != "nsubj" and any(c.dep_ == "nsubj" for c in tok.children):
+            return [tok]
+    return []
 
 
 def _parenthetical_span(verb: Token) -> tuple[int, int] | None:
@@ -640,6 +685,8 @@ def _object_span(verb: Token) -> tuple[int, int] | None:
         return None
     if lemma in {"urge", "ask", "call"} and not any(p.dep_ in {"xcomp", "oprd", "prep"} for p in parts):
         return None
+    if lemma == "cite" and any(p.pos_ == "PROPN" or p.lemma_.lower() in SOURCE_NOUNS for p in parts):
+        return None  # "citing an anonymous source", "citing the health commission": a source, not a claim
     left = min(p.left_edge.i for p in parts)
     right = max(p.right_edge.i for p in parts)
     doc = verb.doc
@@ -1153,16 +1200,24 @@ class _Focus:
         self.doc = doc
         self.index = index
         self.clusters = clusters
-        self.content_spans = sorted(content_spans)
+        self.content_spans = _merged(content_spans)
+        self.content_starts = [s for s, _e in self.content_spans]
         self.history: list[tuple[int, Statement]] = []  # (anchor, statement) with a resolved speaker
         self.genders = _genders(doc, index, clusters, self._narrated)
+        self._unnamed_roles: dict[str, int] | None = None  # noun -> token index of "a <noun>"
+        self._issued: dict[str, list[tuple[int, Token]]] | None = None  # document noun -> (index, verb)
+        self._groups: dict[str, list[tuple[int, int]]] = {}  # "Doctors" -> spans of group names
+        self.spoke_at: dict[int, int | None] = {}  # cue offset -> speaker cluster
 
     def record(self, anchor: int, statement: Statement) -> None:
         self.history.append((anchor, statement))
+        if statement.cue_start is not None:
+            self.spoke_at[statement.cue_start] = statement.speaker_cluster
 
     def _narrated(self, offset: int) -> bool:
         """Whether ``offset`` is in the narration, not inside reported content."""
-        return not any(s <= offset < e for s, e in self.content_spans)
+        i = bisect.bisect_right(self.content_starts, offset) - 1
+        return i < 0 or offset >= self.content_spans[i][1]
 
     def mentions_before(self, label: str, before: int, after: int = -1) -> Iterator[Mention]:
         """Narration mentions of ``label`` entities between ``after`` and ``before``, newest first."""
@@ -1316,20 +1371,22 @@ class _Focus:
         """Who issued "the statement": whoever last "issued a statement" or spoke "in a statement".
 
         Failing both, the last speaker: a document quoted right after its author's words.
+        Only the few latest mentions of the document are looked at, so long articles stay fast.
         """
-        noun = head.lemma_.lower()
-        spoke_at = {statement.cue_start: statement.speaker_cluster for _a, statement in self.history}
-        for tok in reversed(self.doc[: head.i]):
-            if tok.lemma_.lower() != noun or not self._narrated(tok.idx):
-                continue
-            if tok.dep_ == "dobj":
-                verb = tok.head
-            elif tok.dep_ == "pobj" and tok.head.lower_ in {"in", "via", "through"}:
-                verb = tok.head.head
-            else:
-                continue
-            if spoke_at.get(verb.idx) is not None:
-                return spoke_at[verb.idx]
+        if self._issued is None:
+            self._issued = {}
+            for tok in self.doc:
+                if tok.lemma_.lower() not in DOCUMENT_NOUNS or not self._narrated(tok.idx):
+                    continue
+                if tok.dep_ == "dobj":
+                    self._issued.setdefault(tok.lemma_.lower(), []).append((tok.i, tok.head))
+                elif tok.dep_ == "pobj" and tok.head.lower_ in {"in", "via", "through"}:
+                    self._issued.setdefault(tok.lemma_.lower(), []).append((tok.i, tok.head.head))
+        issued = self._issued.get(head.lemma_.lower(), [])
+        i = bisect.bisect_left(issued, (head.i,))
+        for _i, verb in reversed(issued[max(0, i - 5) : i]):
+            if self.spoke_at.get(verb.idx) is not None:
+                return self.spoke_at[verb.idx]
             subject = _subject(verb)
             found = resolver.named_cluster(subject) if subject is not None else None
             if found is not None:
@@ -1341,26 +1398,47 @@ class _Focus:
         """Where the text names a group after its members ("the doctors": "Doctors for Camp Closure").
 
         The recogniser often misses such names; a capitalised run that starts with the plural
-        noun and goes on past a connecting word is taken as the group's name.
+        noun and goes on past a connecting word is taken as the group's name. Each noun's
+        names are found once per article.
         """
         if not head.text.isalpha() or not any(c.lower_ == "the" for c in head.lefts):
             return None
-        word = re.escape(head.text.capitalize())
-        pattern = rf"\b{word}(?:\s+(?:for|of|and|the|against|without|&|[A-Z][\w'’-]*))*\s+[A-Z][\w'’-]*\b"
-        for m in re.finditer(pattern, self.index.text[:before]):
-            if " " in m.group(0) and self._narrated(m.start()) and re.search(r"\s[a-z&]", m.group(0)):
-                return m.start(), m.end()
-        return None
+        word = head.text.capitalize()
+        if word not in self._groups:
+            pattern = (
+                rf"\b{re.escape(word)}(?:\s+(?:for|of|and|the|against|without|&|[A-Z][\w'’-]*))*\s+[A-Z][\w'’-]*\b"
+            )
+            self._groups[word] = [
+                (m.start(), m.end())
+                for m in re.finditer(pattern, self.index.text)
+                if self._narrated(m.start()) and re.search(r"\s[a-z&]", m.group(0))
+            ]
+        return next(((s, e) for s, e in self._groups[word] if e <= before), None)
 
     def _introduced_unnamed(self, head: Token) -> bool:
         """Whether the role was introduced earlier with an indefinite article ("a spokesperson")."""
-        lemma = head.lemma_.lower()
-        for tok in self.doc[: head.i]:
-            if tok.lemma_.lower() == lemma and tok.pos_ == "NOUN" and self._narrated(tok.idx):
+        if self._unnamed_roles is None:
+            # First indefinite introduction of each noun, computed once: one pass over the doc.
+            self._unnamed_roles = {}
+            for tok in self.doc:
+                if tok.pos_ != "NOUN" or not self._narrated(tok.idx):
+                    continue
                 det = [c.lower_ for c in tok.children if c.dep_ == "det"]
                 if det and det[0] in {"a", "an", "another"} and not any(c.pos_ == "PROPN" for c in tok.children):
-                    return True
-        return False
+                    self._unnamed_roles.setdefault(tok.lemma_.lower(), tok.i)
+        first = self._unnamed_roles.get(head.lemma_.lower())
+        return first is not None and first < head.i
+
+
+def _merged(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Overlapping spans joined, sorted: lookups by bisection stay fast on long articles."""
+    out: list[tuple[int, int]] = []
+    for start, end in sorted(spans):
+        if out and start <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], end))
+        else:
+            out.append((start, end))
+    return out
 
 
 def _is_subject(doc: Doc, mention: Mention) -> bool:
