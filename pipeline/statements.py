@@ -330,6 +330,7 @@ TITLE_ABBREVIATIONS = {
     "adm": "admiral",
     "amb": "ambassador",
 }
+WRITINGS = DOCUMENT_NOUNS | {"manual", "report", "website", "guidance", "guideline", "study", "survey", "paper"}
 # Gender evidence; spaCy has none. Kept small on purpose: a missing entry means "unknown".
 TITLE_GENDERS = {
     "mr": "m",
@@ -1306,11 +1307,14 @@ class _Focus:
             for t in c.children
             if t.dep_ in {"compound", "appos"} and t.pos_ == "PROPN" and t.ent_type_ == "PERSON"
         ]
-        # "a new report by E! News", "a statement from the ministry": the author speaks.
+        # "a new report by E! News", "a statement from the ministry", "the policy manual of the
+        # immigration service": the author speaks. Only writings take "of" ("members of
+        # Congress", "friends of Mike Ford" are not Congress or Ford).
+        authors = {"by", "from", "of"} if lemma in WRITINGS else {"by", "from"}
         named += [
             p
             for c in head.rights
-            if c.dep_ == "prep" and c.lower_ in {"by", "from"}
+            if c.dep_ == "prep" and c.lower_ in authors
             for p in c.children
             if p.dep_ == "pobj" and p.pos_ == "PROPN"
         ]
@@ -1339,6 +1343,8 @@ class _Focus:
                 return resolver.organisation(*group)
             if lemma in ORG_NOUNS:
                 return None
+        if lemma in PERSON_ROLE_NOUNS and any(self._is_person(o) for o in owners):
+            return None  # "Morrison's lawyer": someone of Morrison's, not named here
         role = resolver.role_cluster(head, verb.idx)
         if role is not None:
             return role
@@ -1359,13 +1365,17 @@ class _Focus:
             found = resolver.named_cluster(modifiers[-1])
             if found is not None and self.clusters[found].label == "ORG":
                 return found
-        if owners and any(o.ent_type_ == "PERSON" or o.pos_ == "PRON" for o in owners):
-            return None  # "Morrison's lawyer": someone else, unnamed
+        if owners and any(o.pos_ == "PRON" for o in owners):
+            return None  # "his lawyer": someone else, unnamed
         if any(c.dep_ == "prep" and c.lower_ == "of" for c in head.rights):
             return None  # "the chairman of the party", named nowhere
         if self._introduced_unnamed(head):
             return None  # "A spokesperson who did not wish to be named ... the spokesperson said"
         return self.pronoun("person", verb.idx, ROLE_GENDERS.get(lemma))
+
+    def _is_person(self, tok: Token) -> bool:
+        m = self.index.mention_at(tok.idx, tok.idx + len(tok.text))
+        return tok.ent_type_ == "PERSON" or m is not None and self.clusters[m.cluster].label == "PERSON"
 
     def _issuer(self, head: Token, at: int, resolver: _Resolver) -> int | None:
         """Who issued "the statement": whoever last "issued a statement" or spoke "in a statement".

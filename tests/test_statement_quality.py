@@ -29,7 +29,7 @@ def test_development_set_floors(nlp):
     scores = evaluate(cases, run)
     _p, _r, f1 = scores.prf(scores.matched_overlap)
     assert f1 >= 0.91  # 0.914 with statements-2
-    assert scores.speaker_accuracy >= 0.92  # 0.923 with statements-2
+    assert scores.speaker_accuracy >= 0.92  # 0.926 with statements-2
 
 
 @pytest.mark.parametrize(
