@@ -206,7 +206,7 @@ def _floor_worker(source: tuple[str, Path], placements: dict, model: str, tasks,
     import py3langid
     import trafilatura
 
-    from pipeline.extract import MIN_WORDS
+    from pipeline.extract import MIN_WORDS, TRAFILATURA_OPTIONS
     from pipeline.nlp import load_model
 
     corpus = Corpus(source, placements)
@@ -219,13 +219,7 @@ def _floor_worker(source: tuple[str, Path], placements: dict, model: str, tasks,
         texts, words = [], 0
         for j in chunk:
             doc = trafilatura.bare_extraction(
-                corpus.page(j),
-                url=corpus.pages[j % len(corpus.pages)][2],
-                with_metadata=True,
-                include_comments=False,
-                include_tables=False,
-                include_images=False,
-                deduplicate=False,
+                corpus.page(j), url=corpus.pages[j % len(corpus.pages)][2], **TRAFILATURA_OPTIONS
             )
             text = (doc.text or "") if doc is not None else ""
             words += len(text.split())

@@ -501,6 +501,7 @@ class _Flow:
             self.summary.count("quarantined", work.error.reason)
             self.summary.stages["store"] += time.perf_counter() - started
         self.done += 1
+        work.response = work.page = None  # the page's bytes are stored: a long run must not keep them
         link = work.item.link
         if link is not None and self.owner.get(link) is work:
             del self.owner[link]
