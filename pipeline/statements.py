@@ -28,7 +28,7 @@ from spacy.tokens import Doc, Token
 from .entities import TITLES, Cluster, Mention
 from .quotes import DOUBLE, Quote, find_quotes
 
-EXTRACTOR_VERSION = "statements-2"
+EXTRACTOR_VERSION = "statements-3"
 
 SPEECH_VERBS = {
     "say",
@@ -698,8 +698,17 @@ def _object_span(verb: Token) -> tuple[int, int] | None:
     return doc[left].idx, doc[right].idx + len(doc[right].text)
 
 
+# Where a story was filed, opening its first paragraph: "CALGARY, Alberta, Oct 27 (Newsflow) - ".
+# A place in capitals, then a comma part or an agency in brackets, then a dash.
+_DATELINE = re.compile(
+    r"[A-Z][A-Z.'’ ]{1,30}[A-Z.](?:(?:,\s*[A-Z][\w.'’ ]{0,30}){1,3}(?:\s*\([^()\n]{1,40}\))?|\s*\([^()\n]{1,40}\))"
+    r"\s*[-–—]+\s+"
+)
+
+
 def _trim(text: str, start: int, end: int) -> tuple[int, int]:
-    while start < end and (text[start].isspace() or text[start] in DOUBLE or text[start] in "‘’'"):
+    """A span without surrounding space, quote marks and the punctuation that joined it to its attribution."""
+    while start < end and (text[start].isspace() or text[start] in DOUBLE or text[start] in "‘’',;:"):
         start += 1
     while end > start and (text[end - 1].isspace() or text[end - 1] in ",;:—–-" + "".join(DOUBLE)):
         end -= 1
@@ -816,6 +825,9 @@ class _Resolver:
         matches.sort(key=lambda c: (c.label != "PERSON", -len(c.name)))
         if matches:
             return matches[0].id
+        named = [tok, *(c for c in tok.lefts if c.dep_ in {"compound", "nmod"} and c.pos_ == "PROPN")]
+        if not any(t.text[:1].isupper() for t in named):  # "the ministry" tagged PROPN: a role, not a name
+            return None
         return self._new_speaker(tok)
 
     def organisation(self, start: int, end: int) -> int:
@@ -913,6 +925,8 @@ def _candidates(doc: Doc, index: _Index) -> list[_Candidate]:
         if span is None or subject is None:
             continue
         start, end = _trim(text, *span)
+        if (dateline := _DATELINE.match(text, start, end)) is not None:
+            start = dateline.end()  # the dateline is not what the speaker said
         if end <= start:
             continue
         inside = [i for i, q in enumerate(index.quotes) if q.start < end and start < q.end]
@@ -942,6 +956,8 @@ def _candidates(doc: Doc, index: _Index) -> list[_Candidate]:
             phrase_start, phrase_end = tok.left_edge.idx, tok.right_edge.idx + len(tok.right_edge.text)
             if phrase_start - s_start > 2:
                 start, end = _trim(text, s_start, phrase_start)
+                if (dateline := _DATELINE.match(text, start, end)) is not None:
+                    start = dateline.end()
             else:
                 start, end = _trim(text, phrase_end, s_end)
             end = end - 1 if end > start and text[end - 1] == "." else end
@@ -1203,6 +1219,10 @@ class _Focus:
         self.clusters = clusters
         self.content_spans = _merged(content_spans)
         self.content_starts = [s for s, _e in self.content_spans]
+        # "CALGARY (Newsflow) - ": the agency that filed the story is no organisation in focus
+        self.datelines = [
+            m.span() for p in re.finditer(r"(?:^|\n)", index.text) if (m := _DATELINE.match(index.text, p.end()))
+        ]
         self.history: list[tuple[int, Statement]] = []  # (anchor, statement) with a resolved speaker
         self.genders = _genders(doc, index, clusters, self._narrated)
         self._unnamed_roles: dict[str, int] | None = None  # noun -> token index of "a <noun>"
@@ -1220,13 +1240,16 @@ class _Focus:
         i = bisect.bisect_right(self.content_starts, offset) - 1
         return i < 0 or offset >= self.content_spans[i][1]
 
+    def _in_dateline(self, offset: int) -> bool:
+        return any(start <= offset < end for start, end in self.datelines)
+
     def mentions_before(self, label: str, before: int, after: int = -1) -> Iterator[Mention]:
         """Narration mentions of ``label`` entities between ``after`` and ``before``, newest first."""
         i = bisect.bisect_left(self.index.mention_starts, before)
         for m in reversed(self.index.mentions[:i]):
             if m.start <= after:
                 return
-            if self.clusters[m.cluster].label == label and self._narrated(m.start):
+            if self.clusters[m.cluster].label == label and self._narrated(m.start) and not self._in_dateline(m.start):
                 yield m
 
     def last_speaker(self, label: str | None = None) -> tuple[int, int] | None:

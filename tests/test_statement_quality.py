@@ -28,8 +28,8 @@ def test_development_set_floors(nlp):
 
     scores = evaluate(cases, run)
     _p, _r, f1 = scores.prf(scores.matched_overlap)
-    assert f1 >= 0.91  # 0.914 with statements-2
-    assert scores.speaker_accuracy >= 0.92  # 0.926 with statements-2
+    assert f1 >= 0.91  # 0.914 with statements-3
+    assert scores.speaker_accuracy >= 0.92  # 0.921 with statements-3
 
 
 @pytest.mark.parametrize(
@@ -83,6 +83,23 @@ def test_attribution_rules(nlp, text, kind, speaker, mention):
         speaker,
         mention,
     )
+
+
+def test_dateline_is_neither_content_nor_the_organisation_in_focus(nlp):
+    text = (
+        "OSLO, Oct 13 (Wirewatch) - Norfjord Shipping will close two yards next year, Chief Executive "
+        "Ola Berg said on Tuesday.\n\nThe company said in a statement that 400 jobs would go."
+    )
+    statements = analyse_doc(nlp(text)).statements
+    first = statements[0]
+    assert first.quote.startswith("Norfjord Shipping will close")  # not "OSLO, Oct 13 ..."
+    assert all(s.speaker != "Wirewatch" for s in statements)  # the agency that filed it said nothing
+
+
+def test_a_lowercase_role_never_becomes_a_named_entity(nlp):
+    text = "The talks stalled on Monday.\n\nRussia's foreign ministry said the move would raise tensions."
+    analysis = analyse_doc(nlp(text))
+    assert {c.name for c in analysis.clusters.values()}.isdisjoint({"ministry", "foreign ministry"})
 
 
 @pytest.mark.parametrize(
