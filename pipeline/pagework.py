@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import contextlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from spacy.tokens import Doc
 
@@ -23,31 +25,38 @@ from .nlp import clip_text, load_model
 from .reasons import ItemError
 from .workers import WorkerPool, report_stage
 
-_POOLS: dict[tuple[int, float, float, int, int], WorkerPool] = {}
+_POOLS: dict[tuple, WorkerPool] = {}
 STARTUP_TIMEOUT = 300.0  # a fresh worker imports trafilatura and spaCy before its first stage
 
 
-def page_pool(settings) -> WorkerPool:  # noqa: ANN001 - Settings, imported lazily to keep workers light
-    """The process's pool of page workers, started on first use and kept for later runs."""
+def shared_pool(task_fn: Callable[[Any], Any], settings, stage_timeouts: dict[str, float]) -> WorkerPool:  # noqa: ANN001 - Settings
+    """The process's pool running ``task_fn`` under these limits, started on first use and kept
+    for later runs (a fresh worker costs seconds of model loading)."""
     limits = settings.limits
     key = (
+        task_fn,
         settings.nlp_workers,
-        limits.extraction_timeout,
-        limits.nlp_timeout,
+        tuple(sorted(stage_timeouts.items())),
         limits.worker_max_rss_bytes,
         settings.worker_nice,
     )
     pool = _POOLS.get(key)
     if pool is None:
         pool = _POOLS[key] = WorkerPool(
-            run_task,
+            task_fn,
             settings.nlp_workers,
             timeout=STARTUP_TIMEOUT,
             max_rss_bytes=limits.worker_max_rss_bytes,
-            stage_timeouts={"extraction": limits.extraction_timeout, "nlp": limits.nlp_timeout},
+            stage_timeouts=stage_timeouts,
             nice=settings.worker_nice,
         )
     return pool
+
+
+def page_pool(settings) -> WorkerPool:  # noqa: ANN001 - Settings, imported lazily to keep workers light
+    """The pool of page workers: extraction and NLP, each stage under its own time limit."""
+    limits = settings.limits
+    return shared_pool(run_task, settings, {"extraction": limits.extraction_timeout, "nlp": limits.nlp_timeout})
 
 
 @dataclass(frozen=True)

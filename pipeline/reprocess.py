@@ -31,7 +31,7 @@ from . import queries as q
 from .config import Settings
 from .extract import EXTRACTOR_VERSION, Extracted, content_hash, extract_article
 from .ingest import RunAborted, analyse_texts
-from .pagework import STARTUP_TIMEOUT
+from .pagework import shared_pool
 from .reasons import ItemError
 from .workers import WorkerFailure, WorkerPool, report_stage
 
@@ -190,27 +190,13 @@ def extract_in_worker(task: tuple[bytes, str]) -> tuple:
         return ("error", exc.reason, exc.message, exc.transient)
 
 
-_POOLS: dict[tuple[int, float, int], WorkerPool] = {}
-
-
 def extraction_pool(settings: Settings) -> WorkerPool:
     """Worker processes for re-extraction, under the same time and memory limits as ingest (I3).
 
     NLP then runs in this process on text already clipped to the NLP cap, as
     ``ingest.analyse_texts`` does.
     """
-    limits = settings.limits
-    key = (settings.nlp_workers, limits.extraction_timeout, limits.worker_max_rss_bytes)
-    pool = _POOLS.get(key)
-    if pool is None:
-        pool = _POOLS[key] = WorkerPool(
-            extract_in_worker,
-            settings.nlp_workers,
-            timeout=STARTUP_TIMEOUT,
-            max_rss_bytes=limits.worker_max_rss_bytes,
-            stage_timeouts={"extraction": limits.extraction_timeout},
-        )
-    return pool
+    return shared_pool(extract_in_worker, settings, {"extraction": settings.limits.extraction_timeout})
 
 
 def _redo_batch(
