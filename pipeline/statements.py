@@ -1223,6 +1223,7 @@ class _Focus:
         self.datelines = [
             m.span() for p in re.finditer(r"(?:^|\n)", index.text) if (m := _DATELINE.match(index.text, p.end()))
         ]
+        self.dateline_starts = [start for start, _end in self.datelines]
         self.history: list[tuple[int, Statement]] = []  # (anchor, statement) with a resolved speaker
         self.genders = _genders(doc, index, clusters, self._narrated)
         self._unnamed_roles: dict[str, int] | None = None  # noun -> token index of "a <noun>"
@@ -1241,7 +1242,8 @@ class _Focus:
         return i < 0 or offset >= self.content_spans[i][1]
 
     def _in_dateline(self, offset: int) -> bool:
-        return any(start <= offset < end for start, end in self.datelines)
+        i = bisect.bisect_right(self.dateline_starts, offset) - 1  # sorted, apart: one can hold it
+        return i >= 0 and offset < self.datelines[i][1]
 
     def mentions_before(self, label: str, before: int, after: int = -1) -> Iterator[Mention]:
         """Narration mentions of ``label`` entities between ``after`` and ``before``, newest first."""
