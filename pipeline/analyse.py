@@ -22,6 +22,7 @@ class Analysis:
     clusters: dict[int, Cluster] = field(default_factory=dict)
     statements: list[Statement] = field(default_factory=list)
     skipped: str | None = None  # why no NLP ran (e.g. "not_english")
+    error: str | None = None  # why NLP failed ("nlp_failed: ..."): the article is stored without it
     version: str = NLP_VERSION
 
 

@@ -10,27 +10,25 @@ the others (RELIABILITY.md I1, I2). docs/performance.md has the measurements beh
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import queue
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import psycopg
 
-from . import db, store
-from .analyse import Analysis, analyse_doc, needs_nlp
+from . import db, runs, store
 from .config import Settings
-from .extract import Extracted, looks_like_html
+from .extract import looks_like_html
 from .feeds import FeedItem, parse_feed
 from .fetch import AddressGuard, Fetcher, Response
-from .nlp import clip_text, load_model
-from .pagework import Chunk, ChunkResult, PageTask, page_pool
+from .pagework import Chunk, ChunkResult, PageOutcome, PageTask, page_pool
 from .reasons import ItemError
+from .runs import RunAborted
 from .schedule import failure_interval, failure_weight, next_interval
 from .urls import host_of
 from .workers import WorkerFailure
@@ -56,6 +54,7 @@ class RunSummary:
     duplicate: int = 0
     unchanged: int = 0
     quarantined: Counter[str] = field(default_factory=Counter)
+    analysis_failed: int = 0  # stored with their text, entity and statement extraction pending
     # seconds per stage (fetch, extract, nlp, statements, store), summed over the threads and
     # worker processes doing it: the stages overlap, so the sum exceeds the run's wall time
     stages: Counter[str] = field(default_factory=Counter)
@@ -92,6 +91,7 @@ class RunSummary:
             ("feeds failed", len(self.feeds_failed)),
             ("items processed", self.seen),
             ("  stored", self.stored),
+            ("    analysis pending (nlp_failed)", self.analysis_failed),
             ("  duplicate", self.duplicate),
             ("  quarantined", self.quarantined_total),
         ]
@@ -116,10 +116,7 @@ class WorkItem:
     page: store.Page | None = None
     error: ItemError | None = None
     article_id: int | None = None  # the article stored (or matched as a duplicate) for it
-
-
-class RunAborted(RuntimeError):
-    """The run cannot go on (the database went away); the ledger keeps what was done."""
+    nlp_error: str | None = None  # NLP killed its worker: the page is extracted again without it
 
 
 def _fetch_page(fetcher: Fetcher, work: WorkItem, timeout: float) -> WorkItem:
@@ -146,46 +143,6 @@ def _worker_failure(failure: WorkerFailure) -> ItemError:
     return ItemError(reason, f"{failure.kind}: {failure.message}", transient=failure.kind in {"crashed", "error"})
 
 
-def analyse_texts(settings: Settings, texts: Sequence[Extracted]) -> list[Analysis | ItemError]:
-    """NLP over a batch of extracted articles; one bad document fails alone (C6).
-
-    Shared by ingest and reprocessing so both stamp the same versions on what they store.
-    """
-    results: list[Analysis | ItemError] = []
-    todo: list[tuple[int, str]] = []
-    for i, extracted in enumerate(texts):
-        skip = needs_nlp(extracted.language)
-        results.append(Analysis(skipped=skip))
-        if skip is None:
-            todo.append((i, clip_text(extracted.text, settings.limits.nlp_max_chars)))
-    if not todo:
-        return results
-    try:
-        nlp = load_model(settings.spacy_model)
-    except Exception as exc:
-        error = ItemError("nlp_failed", str(exc), transient=True)
-        return [error if isinstance(r, Analysis) and r.skipped is None else r for r in results]
-    try:
-        docs = list(nlp.pipe([text for _, text in todo], batch_size=16))
-    except Exception:
-        docs = []
-        for _, text in todo:
-            try:
-                docs.append(nlp(text))
-            except Exception as exc:  # noqa: BLE001 - recorded as the item's reason
-                docs.append(ItemError("nlp_failed", f"{type(exc).__name__}: {exc}"[:500], transient=True))
-    for (i, _text), doc in zip(todo, docs, strict=True):
-        if isinstance(doc, ItemError):
-            results[i] = doc
-            continue
-        try:
-            results[i] = analyse_doc(doc)
-        except Exception as exc:
-            log.exception("statement/entity extraction failed")
-            results[i] = ItemError("nlp_failed", f"{type(exc).__name__}: {exc}"[:500], transient=True)
-    return results
-
-
 def _load_feed(
     conn: psycopg.Connection,
     fetcher: Fetcher,
@@ -195,6 +152,47 @@ def _load_feed(
     retry_after: float = 0.0,
 ) -> list[WorkItem]:
     """Fetch and parse one feed; return its items that still need processing.
+
+    Whatever goes wrong with one feed is recorded against that feed (a reason, its failure
+    count, in time its disabling) and the run goes on with the others; only a lost database
+    connection ends the run.
+    """
+    try:
+        return _poll_feed(conn, fetcher, settings, feed, summary, retry_after)
+    except psycopg.OperationalError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a bug met on one feed is that feed's failure (I2)
+        log.exception("unexpected failure on feed %s", feed.url)
+        _feed_failed(conn, settings, feed, summary, ItemError("internal_error", f"{type(exc).__name__}: {exc}"))
+        return []
+
+
+def _feed_failed(
+    conn: psycopg.Connection, settings: Settings, feed: store.FeedRow, summary: RunSummary, exc: ItemError
+) -> None:
+    summary.feeds_failed[feed.url] = f"{exc.reason}: {exc.message}"
+    store.feed_failed(
+        conn,
+        feed.id,
+        exc.reason,
+        exc.message,
+        disable_after=settings.limits.feed_disable_after,
+        poll_seconds=failure_interval(
+            feed.poll_interval_seconds, feed.consecutive_failures + 1, settings.poll_bounds
+        ),
+        weight=failure_weight(exc.reason, exc.transient),
+    )
+
+
+def _poll_feed(
+    conn: psycopg.Connection,
+    fetcher: Fetcher,
+    settings: Settings,
+    feed: store.FeedRow,
+    summary: RunSummary,
+    retry_after: float,
+) -> list[WorkItem]:
+    """The body of ``_load_feed``.
 
     Transiently quarantined items come back once ``retry_after`` seconds times their
     attempts have passed (0 for batch runs: every run retries them once).
@@ -229,16 +227,7 @@ def _load_feed(
             return []
         parsed = parse_feed(response.body, feed.fetch_url, settings.limits.max_items_per_feed)
     except ItemError as exc:
-        summary.feeds_failed[feed.url] = f"{exc.reason}: {exc.message}"
-        store.feed_failed(
-            conn,
-            feed.id,
-            exc.reason,
-            exc.message,
-            disable_after=settings.limits.feed_disable_after,
-            poll_seconds=failure_interval(feed.poll_interval_seconds, feed.consecutive_failures + 1, bounds),
-            weight=failure_weight(exc.reason, exc.transient),
-        )
+        _feed_failed(conn, settings, feed, summary, exc)
         return []
     known = store.known_items(conn, feed.id, [i.key for i in parsed.items], retry_after)
     todo: list[WorkItem] = []
@@ -314,7 +303,7 @@ class _Flow:
         self.seq: dict[int, int] = {}  # id(owner) -> the order it was taken up in
         self.taken = 0
         self.active = 0  # owners being fetched or analysed
-        self.outcomes: dict[int, tuple[WorkItem, tuple | None]] = {}  # seq -> outcome waiting for earlier ones
+        self.outcomes: dict[int, tuple[WorkItem, PageOutcome | None]] = {}  # seq -> outcome waiting for earlier ones
         self.next_seq = 0
         self.done = 0
         self.last = False  # every item has been taken up: the run's tail
@@ -411,7 +400,11 @@ class _Flow:
             else:
                 return
             model, max_chars = self.settings.spacy_model, self.settings.limits.nlp_max_chars
-            tasks = tuple(PageTask(w.response.body, w.item.link or "", model, max_chars) for w in chunk if w.response)
+            tasks = tuple(
+                PageTask(w.response.body, w.item.link or "", model, max_chars, nlp_error=w.nlp_error)
+                for w in chunk
+                if w.response
+            )
             self.workers.submit(Chunk(tasks, model), chunk)
 
     def _take_results(self, timeout: float) -> None:
@@ -424,11 +417,15 @@ class _Flow:
                 # the page the worker was on when it stopped, when it said which
                 culprit = outcome.item if len(chunk) > 1 else 0
                 for i, work in enumerate(chunk):
-                    if i == culprit:
+                    if i != culprit:
+                        self.singles.append(work)
+                    elif outcome.stage == "nlp" and work.nlp_error is None:
+                        # NLP hung or blew up on this page: store it without analysis (I1)
+                        work.nlp_error = f"nlp_failed: {outcome.kind}: {outcome.message}"[:500]
+                        self.singles.append(work)
+                    else:
                         work.error = _worker_failure(outcome)
                         self._settle(work, None)
-                    else:
-                        self.singles.append(work)
                 continue
             assert isinstance(outcome, ChunkResult)
             done.append((chunk, outcome))
@@ -441,7 +438,7 @@ class _Flow:
             for work, result in zip(chunk, outcome.results, strict=True):
                 self._settle(work, result)
 
-    def _settle(self, work: WorkItem, result: tuple | None) -> None:
+    def _settle(self, work: WorkItem, result: PageOutcome | None) -> None:
         """``work`` is through fetch and analysis; write outcomes that are next in order."""
         self.active -= 1
         self.outcomes[self.seq.pop(id(work))] = (work, result)
@@ -453,14 +450,14 @@ class _Flow:
             else:
                 self._store(work, result)
 
-    def _store(self, work: WorkItem, result: tuple) -> None:
+    def _store(self, work: WorkItem, result: PageOutcome) -> None:
         assert work.response is not None and work.item.link is not None
-        if result[0] == "error":
-            _tag, reason, message, transient = result
-            work.error = ItemError(reason, message, transient=transient)
+        if result.error is not None:
+            work.error = result.error
             self._finish(work)
             return
-        _tag, extracted, analysis = result
+        extracted, analysis = result.extracted, result.analysis
+        assert extracted is not None and analysis is not None
         work.page = store.Page(
             url=work.item.link,
             html=work.response.body,
@@ -478,8 +475,13 @@ class _Flow:
             raise RunAborted(f"database connection lost: {db._first_line(exc)}") from exc
         except psycopg.Error as exc:
             work.error = ItemError("db_rejected", f"{type(exc).__name__}: {db._first_line(exc)}")
+        except Exception as exc:  # noqa: BLE001 - a bug met on one item is that item's failure (I2)
+            log.exception("unexpected failure storing %s", work.item.link)
+            work.error = ItemError("internal_error", f"{type(exc).__name__}: {exc}")
         else:
             self.summary.count(state)
+            if state == "stored" and analysis.error:
+                self.summary.analysis_failed += 1
         finally:
             self.summary.stages["store"] += time.perf_counter() - started
         self._finish(work, recorded=work.error is None)
@@ -551,37 +553,27 @@ def run_items(
 ) -> RunSummary:
     """One recorded run: ``collect`` finds the items, ``process_items`` does them.
 
-    Owns what every kind of run shares: migrations, the ``ops.runs`` row, the fetcher with
-    its address guard (``allowed_hosts`` are the operator's feeds), the worker pool, a clean
-    failure when the database goes away, and the ledger reconciliation at the end.
+    Owns what every kind of item run shares: migrations, the run's lifecycle
+    (``runs.recorded``: start, fail, reconcile, finish), the fetcher with its address guard
+    (``allowed_hosts`` are the operator's feeds), the worker pool.
     """
     conn = db.connect(db.database_url(settings))
     try:
         db.upgrade(conn)
-        run_id = store.start_run(conn, kind)
-        summary = RunSummary(run_id=run_id)
-        guard = AddressGuard()
-        guard.allow(allowed_hosts)
-        try:
+        with runs.recorded(conn, kind, RunSummary) as summary:
+            guard = AddressGuard()
+            guard.allow(allowed_hosts)
             with (
                 Fetcher(settings.limits, guard) as fetcher,
                 ThreadPoolExecutor(max_workers=settings.fetch_workers) as pool,
             ):
                 work = collect(conn, fetcher, summary)
-                process_items(conn, fetcher, pool, settings, run_id, work, summary, progress)
+                process_items(conn, fetcher, pool, settings, summary.run_id, work, summary, progress)
                 # Only now may a feed answer "304 Not Modified": every item it listed is in the
                 # ledger. A run that dies earlier leaves the old validators, and the rerun sees
                 # the full feed again (nothing lost).
                 for feed_id, (etag, last_modified) in summary.validators.items():
                     store.save_validators(conn, feed_id, etag, last_modified)
-        except (RunAborted, psycopg.OperationalError) as exc:
-            summary.status = "failed"
-            summary.message = str(exc)
-            with contextlib.suppress(psycopg.Error):
-                store.finish_run(conn, run_id, status="failed", counts=summary.counts(), message=summary.message)
-            raise RunAborted(summary.message) from exc
-        _reconcile(conn, summary)
-        store.finish_run(conn, run_id, status=summary.status, counts=summary.counts(), message=summary.message)
         return summary
     finally:
         conn.close()
@@ -606,19 +598,3 @@ def ingest(
         return work
 
     return run_items(settings, kind=kind, allowed_hosts=[host_of(u) for u in urls], collect=collect, progress=progress)
-
-
-def _reconcile(conn: psycopg.Connection, summary: RunSummary) -> None:
-    """Check the run's counts against what the ledger recorded for it (C5.33)."""
-    ledger = store.run_ledger(conn, summary.run_id)
-    by_state = Counter()
-    for (state, _reason), n in ledger.items():
-        by_state[state] += n
-    expected = {
-        "stored": summary.stored,
-        "duplicate": summary.duplicate,
-        "quarantined": summary.quarantined_total,
-    }
-    if dict(by_state) != {k: v for k, v in expected.items() if v}:
-        summary.status = "failed"
-        summary.message = f"ledger does not reconcile: counted {expected}, ledger has {dict(by_state)}"

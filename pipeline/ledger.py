@@ -2,10 +2,13 @@
 
 ``status_report`` answers "what happened lately": recent runs, failing feeds, quarantine
 counts by reason. ``retry`` sends quarantined items back through the one processing path
-(``ingest.process_items``) as a recorded run of kind ``retry``.
+(``ingest.process_items``) as a recorded run of kind ``retry``; ``retry_analyses`` completes
+the articles stored with their analysis pending.
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 import psycopg
 
@@ -17,6 +20,9 @@ from .fetch import Fetcher
 from .ingest import FEED_LOCK_WAIT_SECONDS, RunSummary, WorkItem, run_items
 from .reasons import REASONS
 from .urls import host_of
+
+if TYPE_CHECKING:
+    from .reprocess import ReprocessSummary
 
 
 def _table(headers: list[str], rows: list[list[object]]) -> str:
@@ -113,3 +119,18 @@ def retry(
         ]
 
     return run_items(settings, kind="retry", allowed_hosts=feed_hosts, collect=collect)
+
+
+def retry_analyses(settings: Settings) -> ReprocessSummary | None:
+    """Complete the stored articles whose entity and statement extraction failed (``nlp_failed``).
+
+    They are redone from their stored HTML by a reprocess run; None when there are none.
+    """
+    from .reprocess import Selection, reprocess
+
+    with db.connect(db.database_url(settings)) as conn:
+        db.upgrade(conn)
+        pending = conn.execute(q.ANALYSIS_PENDING_COUNT).fetchone()
+    if not pending or not pending[0]:
+        return None
+    return reprocess(settings, Selection(analysis_failed_only=True))

@@ -5,8 +5,12 @@ each page is extracted on its own clock, then the chunk's English texts go throu
 together (``nlp.pipe``: identical annotations, a few per cent less CPU than one call per
 text, fewer round trips to the parent) inside a memory zone, so the strings and lexemes
 a document adds to the model's vocabulary are freed with it and a long run's memory stays
-flat. Results travel back to the parent as plain tuples (exceptions with extra fields do
-not survive pickling).
+flat. Each page's result travels back as a ``PageOutcome`` (plain data: exceptions with
+extra fields do not survive pickling).
+
+An NLP failure does not lose the page: the outcome keeps the extracted text with an
+``Analysis`` whose ``error`` says what failed, and the article is stored with its analysis
+pending. Only fetch and extraction failures leave no article.
 """
 
 from __future__ import annotations
@@ -66,9 +70,27 @@ class PageTask:
     spacy_model: str
     nlp_max_chars: int
     extracted: Extracted | None = None  # given when only the NLP stage is to run
+    nlp_error: str | None = None  # NLP already failed on this page (the worker died): extract only
 
 
-PageResult = tuple  # ("ok", Extracted, Analysis) or ("error", reason, message, transient)
+@dataclass(frozen=True)
+class PageOutcome:
+    """One page's result: its text and analysis, or why it has none (a reason code)."""
+
+    extracted: Extracted | None = None
+    analysis: Analysis | None = None
+    reason: str | None = None
+    message: str = ""
+    transient: bool = False
+
+    @property
+    def error(self) -> ItemError | None:
+        if self.reason is None:
+            return None
+        return ItemError(self.reason, self.message, transient=self.transient)
+
+
+PageResult = PageOutcome
 
 
 @dataclass(frozen=True)
@@ -112,12 +134,13 @@ def process_page(task: PageTask) -> PageResult:
     return process_chunk(Chunk((task,), task.spacy_model)).results[0]
 
 
-def _error(exc: ItemError) -> PageResult:
-    return ("error", exc.reason, exc.message, exc.transient)
+def _error(exc: ItemError) -> PageOutcome:
+    return PageOutcome(reason=exc.reason, message=exc.message, transient=exc.transient)
 
 
-def _nlp_error(exc: Exception) -> PageResult:
-    return ("error", "nlp_failed", f"{type(exc).__name__}: {exc}"[:500], True)
+def _nlp_failed(extracted: Extracted, exc: Exception) -> PageOutcome:
+    """The page keeps its text; its analysis is marked failed, to be completed later."""
+    return PageOutcome(extracted, Analysis(error=f"nlp_failed: {type(exc).__name__}: {exc}"[:500]))
 
 
 def process_chunk(chunk: Chunk) -> ChunkResult:
@@ -149,8 +172,10 @@ def process_chunk(chunk: Chunk) -> ChunkResult:
             finally:
                 seconds["extract"] += time.perf_counter() - started
         skip = needs_nlp(extracted.language)
-        if skip is not None:
-            results[i] = ("ok", extracted, Analysis(skipped=skip))
+        if task.nlp_error is not None:
+            results[i] = PageOutcome(extracted, Analysis(error=task.nlp_error))
+        elif skip is not None:
+            results[i] = PageOutcome(extracted, Analysis(skipped=skip))
         else:
             todo.append((i, extracted, clip_text(extracted.text, task.nlp_max_chars)))
     if todo:
@@ -173,13 +198,13 @@ def process_chunk(chunk: Chunk) -> ChunkResult:
             started = time.perf_counter()
             for (i, extracted, _text), doc in zip(todo, docs, strict=True):
                 if isinstance(doc, Exception):
-                    results[i] = _nlp_error(doc)
+                    results[i] = _nlp_failed(extracted, doc)
                     continue
                 report_stage("nlp", i)
                 try:
-                    results[i] = ("ok", extracted, analyse_doc(doc))
-                except Exception as exc:  # noqa: BLE001 - any NLP crash is this item's reason
-                    results[i] = _nlp_error(exc)
+                    results[i] = PageOutcome(extracted, analyse_doc(doc))
+                except Exception as exc:  # noqa: BLE001 - any NLP crash is this item's failure
+                    results[i] = _nlp_failed(extracted, exc)
             seconds["statements"] += time.perf_counter() - started
     assert all(r is not None for r in results)
     return ChunkResult(results, seconds)  # type: ignore[arg-type]

@@ -73,12 +73,12 @@ INSERT_ARTICLE = """
 INSERT INTO articles (
     url, feed_id, title, text, published_at, author, language, site_name, description,
     raw_html, content_type, fetched_at, content_hash, word_count, extractor_version,
-    nlp_version, nlp_skipped, processed_at
+    nlp_version, nlp_skipped, nlp_error, processed_at
 ) VALUES (
     %(url)s, %(feed_id)s, %(title)s, %(text)s, %(published_at)s, %(author)s, %(language)s,
     %(site_name)s, %(description)s, %(raw_html)s, %(content_type)s, %(fetched_at)s,
     %(content_hash)s, %(word_count)s, %(extractor_version)s, %(nlp_version)s,
-    %(nlp_skipped)s, now()
+    %(nlp_skipped)s, %(nlp_error)s, now()
 )
 ON CONFLICT DO NOTHING
 RETURNING id
@@ -177,6 +177,30 @@ ON CONFLICT (run_id, item_id) DO UPDATE SET state = EXCLUDED.state, reason = EXC
 
 START_RUN = "INSERT INTO ops.runs (kind) VALUES (%(kind)s) RETURNING id"
 
+# A run is alive while the session that started it holds its advisory lock (pipeline/runs.py):
+# key = lock_class << 32 | run id, which pg_locks shows as classid, objid with objsubid 1.
+LOCK_RUN = "SELECT pg_advisory_lock(%(key)s)"
+UNLOCK_RUN = "SELECT pg_advisory_unlock(%(key)s)"
+ABORT_ORPHANED_RUNS = """
+UPDATE ops.runs r SET
+    status = 'aborted', finished_at = now(),
+    message = concat_ws('; ', r.message, 'the process running it ended before the run did')
+WHERE r.status = 'running'
+  AND NOT EXISTS (
+    SELECT 1 FROM pg_locks l
+    WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
+      AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+      AND l.classid::bigint = %(lock_class)s AND l.objid::bigint = (r.id & 4294967295))
+RETURNING r.id
+"""
+
+RUN_LEDGER_STATES = """
+SELECT state, count(*) FROM ops.run_items WHERE run_id = %(run_id)s GROUP BY state
+UNION ALL
+SELECT CASE state WHEN 'reprocessed' THEN 'stored' ELSE 'quarantined' END, count(*)
+FROM ops.run_articles WHERE run_id = %(run_id)s GROUP BY state
+"""
+
 FINISH_RUN = """
 UPDATE ops.runs SET
     finished_at = now(), status = %(status)s, feeds = %(feeds)s, seen = %(seen)s,
@@ -203,6 +227,7 @@ WHERE (%(since)s::timestamptz IS NULL OR {date_column} >= %(since)s)
   AND (NOT %(outdated_only)s
        OR extractor_version IS DISTINCT FROM %(extractor_version)s
        OR (nlp_skipped IS NULL AND nlp_version IS DISTINCT FROM %(nlp_version)s))
+  AND (NOT %(analysis_failed_only)s OR nlp_error IS NOT NULL)
   AND id BETWEEN %(first_id)s AND %(last_id)s
 ORDER BY id
 """
@@ -219,8 +244,16 @@ UPDATE articles SET
     author = %(author)s, language = %(language)s, site_name = %(site_name)s,
     description = %(description)s, content_hash = %(content_hash)s, word_count = %(word_count)s,
     extractor_version = %(extractor_version)s, nlp_version = %(nlp_version)s,
-    nlp_skipped = %(nlp_skipped)s, processed_at = now()
+    nlp_skipped = %(nlp_skipped)s, nlp_error = NULL, processed_at = now()
 WHERE id = %(id)s
+"""
+
+ANALYSIS_PENDING_COUNT = "SELECT count(*) FROM articles WHERE nlp_error IS NOT NULL"
+
+# An article's analysis is complete: its ledger rows no longer say it is pending.
+CLEAR_ANALYSIS_PENDING = """
+UPDATE feed_items SET reason = NULL, message = NULL, transient = false, updated_at = now()
+WHERE article_id = %(article_id)s AND state = 'stored' AND reason = 'nlp_failed'
 """
 
 INSERT_RUN_ARTICLE = """

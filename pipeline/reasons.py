@@ -6,6 +6,8 @@ asks for a retry.
 
 from __future__ import annotations
 
+from .clean import clean_text
+
 REASONS: dict[str, str] = {
     "http_status": "the server answered with an HTTP error status",
     "timeout": "the fetch did not finish within its time limit",
@@ -21,9 +23,10 @@ REASONS: dict[str, str] = {
     "extraction_failed": "text extraction crashed or ran out of time",
     "nlp_failed": "entity or statement extraction failed",
     "db_rejected": "the database refused the article",
+    "internal_error": "newsflow failed unexpectedly on this item or feed (a bug: the message says where)",
 }
 
-TRANSIENT = {"timeout", "connection", "extraction_failed", "nlp_failed"}
+TRANSIENT = {"timeout", "connection", "extraction_failed", "nlp_failed", "internal_error"}
 
 
 class ItemError(Exception):
@@ -31,6 +34,7 @@ class ItemError(Exception):
 
     def __init__(self, reason: str, message: str, *, transient: bool | None = None):
         assert reason in REASONS, reason
+        message = clean_text(message, 2000) or ""  # messages quote what came from outside
         super().__init__(message)
         self.reason = reason
         self.message = message

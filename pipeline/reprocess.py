@@ -2,8 +2,8 @@
 
 When trafilatura, the spaCy model or the statement rules change, the stored text,
 entities and statements are stale; the raw page bytes kept in ``articles.raw_html`` are
-enough to redo them, so nothing is fetched again (RELIABILITY.md C5.34). Extraction runs
-in worker processes under ingest's time and memory limits; NLP runs here on clipped text.
+enough to redo them, so nothing is fetched again (RELIABILITY.md C5.34). Extraction and NLP
+run in the page workers, the same path and the same time and memory limits as ingest.
 Each article is redone in one transaction that locks its row, updates the text columns and
 replaces its mentions and statements; the raw HTML and the article's identity (id, URL)
 never change.
@@ -16,7 +16,6 @@ Every run is recorded in ``ops.runs`` (kind ``reprocess``) with a row per articl
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from collections import Counter
 from collections.abc import Callable
@@ -26,14 +25,14 @@ from datetime import datetime
 import psycopg
 from psycopg import sql
 
-from . import analyse, db, store
+from . import analyse, db, runs, store
 from . import queries as q
 from .config import Settings
-from .extract import EXTRACTOR_VERSION, Extracted, content_hash, extract_article
-from .ingest import RunAborted, analyse_texts
-from .pagework import shared_pool
+from .extract import EXTRACTOR_VERSION, Extracted, content_hash
+from .pagework import PageTask, page_pool
 from .reasons import ItemError
-from .workers import WorkerFailure, WorkerPool, report_stage
+from .runs import RunAborted
+from .workers import WorkerFailure
 
 log = logging.getLogger(__name__)
 
@@ -57,13 +56,14 @@ class Selection:
     until: datetime | None = None
     by: str = "published"
     outdated_only: bool = False
+    analysis_failed_only: bool = False  # stored articles whose NLP failed (``newsflow retry``)
     first_id: int = 1
     last_id: int = MAX_ID
 
     def __post_init__(self) -> None:
         if self.by not in DATE_COLUMNS:
             raise ValueError(f"--by must be one of {', '.join(DATE_COLUMNS)}, not {self.by!r}")
-        if self.since is None and self.until is None and not self.outdated_only:
+        if self.since is None and self.until is None and not (self.outdated_only or self.analysis_failed_only):
             raise ValueError("say what to reprocess: a date range (--since), or --outdated-only")
 
     def describe(self) -> str:
@@ -72,6 +72,8 @@ class Selection:
             since = self.since.isoformat() if self.since else "-inf"
             until = self.until.isoformat() if self.until else "now"
             parts.append(f"{DATE_COLUMNS[self.by]} in [{since}, {until})")
+        if self.analysis_failed_only:
+            parts.append("analysis failed (nlp_failed)")
         if self.outdated_only:
             parts.append(f"outdated (current: {EXTRACTOR_VERSION}, {analyse.NLP_VERSION})")
         if self.first_id > 1 or self.last_id < MAX_ID:
@@ -117,6 +119,7 @@ def select_ids(conn: psycopg.Connection, selection: Selection) -> list[int]:
             "since": selection.since,
             "until": selection.until,
             "outdated_only": selection.outdated_only,
+            "analysis_failed_only": selection.analysis_failed_only,
             "extractor_version": EXTRACTOR_VERSION,
             "nlp_version": analyse.NLP_VERSION,
             "first_id": selection.first_id,
@@ -177,68 +180,52 @@ def _save(conn: psycopg.Connection, run_id: int, article_id: int, ex: Extracted,
             },
         )
         store.write_analysis(conn, article_id, analysis)
+        conn.execute(q.CLEAR_ANALYSIS_PENDING, {"article_id": article_id})
         _record(conn, run_id, article_id, None)
-
-
-def extract_in_worker(task: tuple[bytes, str]) -> tuple:
-    """One page's extraction, run inside a worker process; the result travels back as plain data."""
-    html, url = task
-    report_stage("extraction")
-    try:
-        return ("ok", extract_article(html, url))
-    except ItemError as exc:
-        return ("error", exc.reason, exc.message, exc.transient)
-
-
-def extraction_pool(settings: Settings) -> WorkerPool:
-    """Worker processes for re-extraction, under the same time and memory limits as ingest (I3).
-
-    NLP then runs in this process on text already clipped to the NLP cap, as
-    ``ingest.analyse_texts`` does.
-    """
-    return shared_pool(extract_in_worker, settings, {"extraction": settings.limits.extraction_timeout})
 
 
 def _redo_batch(
     conn: psycopg.Connection, settings: Settings, run_id: int, ids: list[int], summary: ReprocessSummary
 ) -> None:
+    """Extract and analyse a batch again in the page workers, under ingest's limits (I3)."""
     rows = conn.execute(q.REPROCESS_SOURCES, {"ids": ids}).fetchall()
-    failures: dict[int, ItemError] = {}
-    extracted: list[tuple[int, Extracted]] = []
-    outcomes = extraction_pool(settings).map([(bytes(raw_html), url) for _id, url, raw_html in rows])
+    model, max_chars = settings.spacy_model, settings.limits.nlp_max_chars
+    outcomes = page_pool(settings).map([PageTask(bytes(raw), url, model, max_chars) for _id, url, raw in rows])
     for (article_id, _url, _raw), outcome in zip(rows, outcomes, strict=True):
+        error: ItemError | None
         if isinstance(outcome, WorkerFailure):  # hung, out of memory or crashed: the worker was replaced
+            reason = "nlp_failed" if outcome.stage == "nlp" else "extraction_failed"
             transient = outcome.kind in {"crashed", "error"}
-            failures[article_id] = ItemError(
-                "extraction_failed", f"{outcome.kind}: {outcome.message}"[:500], transient=transient
-            )
-        elif outcome[0] == "error":
-            _tag, reason, message, transient = outcome
-            failures[article_id] = ItemError(reason, message, transient=transient)
+            error = ItemError(reason, f"{outcome.kind}: {outcome.message}", transient=transient)
+        elif outcome.error is not None:
+            error = outcome.error
+        elif outcome.analysis is not None and outcome.analysis.error:
+            error = ItemError("nlp_failed", outcome.analysis.error)  # the article stays as it was
         else:
-            extracted.append((article_id, outcome[1]))
-    analyses = analyse_texts(settings, [ex for _, ex in extracted])
-    for (article_id, ex), analysis in zip(extracted, analyses, strict=True):
-        if isinstance(analysis, ItemError):
-            failures[article_id] = analysis
-            continue
-        try:
-            _save(conn, run_id, article_id, ex, analysis)
-        except psycopg.OperationalError as exc:
-            raise RunAborted(f"database connection lost: {db._first_line(exc)}") from exc
-        except psycopg.errors.UniqueViolation:
-            failures[article_id] = ItemError("db_rejected", "the re-extracted text duplicates another stored article")
-            continue
-        except psycopg.Error as exc:
-            failures[article_id] = ItemError("db_rejected", f"{type(exc).__name__}: {db._first_line(exc)}")
-            continue
+            assert outcome.extracted is not None and outcome.analysis is not None
+            error = _saved(conn, run_id, article_id, outcome.extracted, outcome.analysis)
         summary.seen += 1
-        summary.reprocessed += 1
-    for article_id, error in failures.items():
+        if error is None:
+            summary.reprocessed += 1
+            continue
         with conn.transaction():
             _record(conn, run_id, article_id, error)
-        summary.seen += 1
         summary.failed[error.reason] += 1
+
+
+def _saved(
+    conn: psycopg.Connection, run_id: int, article_id: int, ex: Extracted, analysis: analyse.Analysis
+) -> ItemError | None:
+    """Save one article's new derivation; the reason when the database refuses it."""
+    try:
+        _save(conn, run_id, article_id, ex, analysis)
+    except psycopg.OperationalError as exc:
+        raise RunAborted(f"database connection lost: {db._first_line(exc)}") from exc
+    except psycopg.errors.UniqueViolation:
+        return ItemError("db_rejected", "the re-extracted text duplicates another stored article")
+    except psycopg.Error as exc:
+        return ItemError("db_rejected", f"{type(exc).__name__}: {db._first_line(exc)}")
+    return None
 
 
 def reprocess(settings: Settings, selection: Selection, *, progress: Progress | None = None) -> ReprocessSummary:
@@ -246,44 +233,16 @@ def reprocess(settings: Settings, selection: Selection, *, progress: Progress | 
     conn = db.connect(db.database_url(settings))
     try:
         db.upgrade(conn)
-        run_id = store.start_run(conn, "reprocess")
-        summary = ReprocessSummary(run_id=run_id, message=selection.describe())
-        try:
+        with runs.recorded(
+            conn, "reprocess", lambda run_id: ReprocessSummary(run_id=run_id, message=selection.describe())
+        ) as summary:
             ids = select_ids(conn, selection)
             if progress:
                 progress(0, len(ids))
             for start in range(0, len(ids), BATCH):
-                _redo_batch(conn, settings, run_id, ids[start : start + BATCH], summary)
+                _redo_batch(conn, settings, summary.run_id, ids[start : start + BATCH], summary)
                 if progress:
                     progress(min(start + BATCH, len(ids)), len(ids))
-        except (RunAborted, psycopg.OperationalError) as exc:
-            summary.status = "failed"
-            summary.message = str(exc)
-            with contextlib.suppress(psycopg.Error):
-                store.finish_run(conn, run_id, status="failed", counts=summary.counts(), message=summary.message)
-            raise RunAborted(summary.message) from exc
-        problems = ledger_problems(conn, run_id, summary.counts())
-        if problems:
-            summary.status = "failed"
-            summary.message = "; ".join(problems)
-        store.finish_run(conn, run_id, status=summary.status, counts=summary.counts(), message=summary.message)
         return summary
     finally:
         conn.close()
-
-
-def ledger_problems(conn: psycopg.Connection, run_id: int, counts: dict[str, int]) -> list[str]:
-    """How a reprocess run's counts disagree with its ``ops.run_articles`` rows (empty when they agree)."""
-    rows = conn.execute(q.RUN_ARTICLES_LEDGER, {"run_id": run_id}).fetchall()
-    by_state: Counter[str] = Counter()
-    for state, _reason, n in rows:
-        by_state[state] += n
-    problems = []
-    if by_state["reprocessed"] != counts["stored"] or by_state["failed"] != counts["quarantined"]:
-        problems.append(
-            f"run {run_id}: counted {counts['stored']} reprocessed and {counts['quarantined']} failed, "
-            f"ledger has {by_state['reprocessed']} and {by_state['failed']}"
-        )
-    if counts["seen"] != counts["stored"] + counts["quarantined"]:
-        problems.append(f"run {run_id}: {counts['seen']} selected but {counts['stored'] + counts['quarantined']} ended")
-    return problems

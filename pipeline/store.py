@@ -324,8 +324,9 @@ def store_article(
                 "content_hash": digest,
                 "word_count": len(ex.text.split()),
                 "extractor_version": EXTRACTOR_VERSION,
-                "nlp_version": None if analysis.skipped else analysis.version,
+                "nlp_version": None if analysis.skipped or analysis.error else analysis.version,
                 "nlp_skipped": analysis.skipped,
+                "nlp_error": analysis.error,
             },
         ).fetchone()
         if row is None:
@@ -335,7 +336,20 @@ def store_article(
             return "duplicate", existing[0]
         article_id = row[0]
         write_analysis(conn, article_id, analysis)
-        _record_item(conn, run_id, feed_id, item, state="stored", article_id=article_id, url=page.url)
+        # An article stored without its analysis says so in the ledger; `newsflow retry` completes it.
+        pending = "nlp_failed" if analysis.error else None
+        _record_item(
+            conn,
+            run_id,
+            feed_id,
+            item,
+            state="stored",
+            reason=pending,
+            message=analysis.error,
+            transient=pending is not None,
+            article_id=article_id,
+            url=page.url,
+        )
         notify_stored(conn, article_id, feed_id)
     return "stored", article_id
 

@@ -30,11 +30,11 @@ from datetime import UTC, datetime
 
 import psycopg
 
-from . import db, store
+from . import db, runs, store
 from . import queries as q
 from .config import Settings
 from .fetch import AddressGuard, Fetcher
-from .ingest import BATCH, RunAborted, RunSummary, WorkItem, _load_feed, _reconcile, process_items
+from .ingest import BATCH, RunSummary, WorkItem, _load_feed, process_items
 from .urls import host_of
 
 log = logging.getLogger(__name__)
@@ -106,49 +106,55 @@ class Stream:
                 store.register_feed(poll_conn, feed_url)
             hosts = [host_of(r[0]) for r in poll_conn.execute("SELECT coalesce(moved_to, url) FROM feeds")]
             hosts += [host_of(r[0]) for r in poll_conn.execute("SELECT url FROM feeds")]
-            run_id = store.start_run(work_conn, "stream")
-            summary = RunSummary(run_id=run_id)
-            guard = AddressGuard()
-            guard.allow(hosts)
-            deadline = time.monotonic() + duration if duration else None
-            with (
-                Fetcher(self.settings.limits, guard) as fetcher,
-                ThreadPoolExecutor(max_workers=self.settings.fetch_workers) as pool,
-            ):
-                poller = threading.Thread(
-                    target=self._guard, args=(self._poll, poll_conn, fetcher, summary), name="poller", daemon=True
-                )
-                poller.start()
-                last_line = time.monotonic()
-                while True:
-                    if deadline is not None and time.monotonic() >= deadline:
-                        self.stop()
-                    if self.error is not None:
-                        self.stop()
-                    if self.stopping.is_set():
-                        break
-                    batch = self._take_batch()
-                    if batch:
-                        process_items(work_conn, fetcher, pool, self.settings, run_id, batch, summary)
-                        self._done(work_conn, batch)
-                    if time.monotonic() - last_line >= self.summary_every:
-                        self._report(work_conn, summary)
-                        last_line = time.monotonic()
-                poller.join(timeout=self.settings.limits.feed_timeout + 5)
-            released = self.queue.qsize()
-            self._report(work_conn, summary)
-            if released:
-                self.out(f"released {released} queued items; they are processed on the next start")
-            if self.error is not None:
-                raise self.error
-            _reconcile(work_conn, summary)
-            store.finish_run(work_conn, run_id, status=summary.status, counts=summary.counts(), message=summary.message)
+            with runs.recorded(work_conn, "stream", RunSummary) as summary:
+                self._run(poll_conn, work_conn, hosts, summary, duration)
             return summary
-        except psycopg.OperationalError as exc:
-            raise RunAborted(f"database connection lost: {db._first_line(exc)}") from exc
         finally:
             poll_conn.close()
             work_conn.close()
+
+    def _run(
+        self,
+        poll_conn: psycopg.Connection,
+        work_conn: psycopg.Connection,
+        hosts: list[str],
+        summary: RunSummary,
+        duration: float | None,
+    ) -> None:
+        """The body of a run: poller thread, processing loop, clean stop."""
+        guard = AddressGuard()
+        guard.allow(hosts)
+        deadline = time.monotonic() + duration if duration else None
+        with (
+            Fetcher(self.settings.limits, guard) as fetcher,
+            ThreadPoolExecutor(max_workers=self.settings.fetch_workers) as pool,
+        ):
+            poller = threading.Thread(
+                target=self._guard, args=(self._poll, poll_conn, fetcher, summary), name="poller", daemon=True
+            )
+            poller.start()
+            last_line = time.monotonic()
+            while True:
+                if deadline is not None and time.monotonic() >= deadline:
+                    self.stop()
+                if self.error is not None:
+                    self.stop()
+                if self.stopping.is_set():
+                    break
+                batch = self._take_batch()
+                if batch:
+                    process_items(work_conn, fetcher, pool, self.settings, summary.run_id, batch, summary)
+                    self._done(work_conn, batch)
+                if time.monotonic() - last_line >= self.summary_every:
+                    self._report(work_conn, summary)
+                    last_line = time.monotonic()
+            poller.join(timeout=self.settings.limits.feed_timeout + 5)
+        released = self.queue.qsize()
+        self._report(work_conn, summary)
+        if released:
+            self.out(f"released {released} queued items; they are processed on the next start")
+        if self.error is not None:
+            raise self.error
 
     def _guard(self, target: Callable[..., None], *args: object) -> None:
         try:
@@ -258,7 +264,34 @@ def tail(
     timeout: float | None = None,
     out: Callable[[str], None] = print,
 ) -> int:
-    """Print statements as their articles are stored; return how many were printed."""
+    """Print statements as their articles are stored; return how many were printed.
+
+    Any role that may connect can send a notification on the channel (the NOTIFY statement
+    needs no privilege), so a payload that is not what ``store.notify_stored`` sends is logged
+    and ignored, and tail goes on with the next one.
+    """
+
+    def announced_statements(payload: str) -> list[int]:
+        try:
+            message = json.loads(payload)
+        except (ValueError, RecursionError):
+            message = None
+        if isinstance(message, dict):
+            article_id, feed_id = message.get("article_id"), message.get("feed_id")
+            ids = message.get("statement_ids")
+            if (
+                is_id(article_id)
+                and (feed_id is None or is_id(feed_id))
+                and isinstance(ids, list)
+                and all(is_id(i) for i in ids)
+            ):
+                return ids
+        log.warning("tail: ignored a malformed notification on %s: %.100r", store.NOTIFY_CHANNEL, payload)
+        return []
+
+    def is_id(value: object) -> bool:  # a bigint primary key; bool is an int subclass
+        return type(value) is int and 0 < value < 2**63
+
     conn = db.connect(db.database_url(settings))
     printed = 0
     deadline = time.monotonic() + timeout if timeout else None
@@ -273,7 +306,7 @@ def tail(
             # Drain first: the notifies() generator holds the connection until it ends.
             payloads = [note.payload for note in conn.notifies(timeout=0, stop_after=100)]
             for payload in payloads:
-                ids = json.loads(payload).get("statement_ids") or []
+                ids = announced_statements(payload)
                 if not ids:
                     continue
                 rows = conn.execute(q.TAIL_STATEMENTS, {"ids": ids, "speaker": speaker, "entity": entity}).fetchall()

@@ -343,7 +343,7 @@ def reconcile(db_url: str, run_ids: Iterable[int]) -> dict[str, int]:
     Returns the totals; raises ``LedgerMismatch`` naming each run that does not add up
     (an out-of-memory kill or a lost write must never pass as a success, C5.33).
     """
-    from .reprocess import ledger_problems
+    from . import runs
 
     ids = sorted({int(i) for i in run_ids})
     totals = {"runs": len(ids), "seen": 0, "stored": 0, "duplicate": 0, "quarantined": 0}
@@ -359,20 +359,7 @@ def reconcile(db_url: str, run_ids: Iterable[int]) -> dict[str, int]:
             if status != "succeeded":
                 problems.append(f"run {run_id} ({kind}) is {status}: {message or 'no message'}")
                 continue
-            if seen != stored + duplicate + quarantined:
-                problems.append(
-                    f"run {run_id} ({kind}): {seen} items seen but {stored} stored + {duplicate} duplicate "
-                    f"+ {quarantined} quarantined = {stored + duplicate + quarantined}"
-                )
-            if kind == "reprocess":
-                problems += ledger_problems(conn, run_id, {**counts, "unchanged": 0, "feeds": 0})
-                continue
-            ledger: dict[str, int] = {"stored": 0, "duplicate": 0, "quarantined": 0}
-            for (state, _reason), n in store.run_ledger(conn, run_id).items():
-                ledger[state] = ledger.get(state, 0) + n
-            counted = {"stored": stored, "duplicate": duplicate, "quarantined": quarantined}
-            if ledger != counted:
-                problems.append(f"run {run_id} ({kind}): counted {counted}, ledger has {ledger}")
+            problems += [f"run {run_id} ({kind}): {p}" for p in runs.reconcile(conn, run_id, counts)]
     if problems:
         raise LedgerMismatch("ledger does not reconcile:\n" + "\n".join(problems))
     return totals
