@@ -209,11 +209,6 @@ UPDATE ops.runs SET
 WHERE id = %(id)s
 """
 
-RUN_LEDGER = """
-SELECT state, reason, count(*) FROM ops.run_items WHERE run_id = %(run_id)s
-GROUP BY state, reason
-"""
-
 DONE_ITEM_URLS = """
 SELECT DISTINCT url FROM feed_items
 WHERE feed_id = %(feed_id)s AND url = ANY(%(urls)s) AND state IN ('stored', 'duplicate')
@@ -261,11 +256,6 @@ INSERT INTO ops.run_articles (run_id, article_id, state, reason, message)
 VALUES (%(run_id)s, %(article_id)s, %(state)s, %(reason)s, %(message)s)
 ON CONFLICT (run_id, article_id) DO UPDATE SET
     state = EXCLUDED.state, reason = EXCLUDED.reason, message = EXCLUDED.message
-"""
-
-RUN_ARTICLES_LEDGER = """
-SELECT state, reason, count(*) FROM ops.run_articles WHERE run_id = %(run_id)s
-GROUP BY state, reason
 """
 
 RUN_COUNTS = """

@@ -371,25 +371,6 @@ def notify_stored(conn: psycopg.Connection, article_id: int, feed_id: int | None
         conn.execute(q.NOTIFY, {"channel": NOTIFY_CHANNEL, "payload": payload})
 
 
-def start_run(conn: psycopg.Connection, kind: str) -> int:
-    with conn.transaction():
-        row = conn.execute(q.START_RUN, {"kind": kind}).fetchone()
-    assert row is not None
-    return row[0]
-
-
-def finish_run(
-    conn: psycopg.Connection, run_id: int, *, status: str, counts: dict[str, int], message: str | None
-) -> None:
-    with conn.transaction():
-        conn.execute(q.FINISH_RUN, {"id": run_id, "status": status, "message": message, **counts})
-
-
-def run_ledger(conn: psycopg.Connection, run_id: int) -> dict[tuple[str, str | None], int]:
-    rows = conn.execute(q.RUN_LEDGER, {"run_id": run_id}).fetchall()
-    return {(state, reason): n for state, reason, n in rows}
-
-
 def done_urls(conn: psycopg.Connection, feed_id: int, urls: list[str]) -> set[str]:
     """Which of ``urls`` this feed already stored or matched, under any item key.
 

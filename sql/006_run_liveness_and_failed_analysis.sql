@@ -22,3 +22,29 @@ ALTER TABLE feed_items ADD CONSTRAINT feed_items_reason_check
                       ELSE reason IS NULL END);
 COMMENT ON COLUMN feed_items.reason IS
     'Reason code for quarantine (see README "Reason codes"); on a stored item, nlp_failed means the article is stored and its analysis is pending.';
+
+-- Analysts filter on it: v_articles gains nlp_error as its last column.
+CREATE OR REPLACE VIEW v_articles AS
+SELECT a.id                                                      AS article_id,
+       a.title,
+       a.url,
+       a.published_at,
+       coalesce(a.published_at, a.fetched_at)                    AS dated_at,
+       (coalesce(a.published_at, a.fetched_at) AT TIME ZONE 'UTC')::date AS day,
+       a.feed_id,
+       f.title                                                   AS feed_title,
+       f.url                                                     AS feed_url,
+       a.site_name,
+       a.author,
+       a.language,
+       a.description,
+       a.word_count,
+       a.nlp_skipped,
+       (SELECT count(*) FROM entity_mentions m WHERE m.article_id = a.id) AS mentions,
+       (SELECT count(*) FROM statements s WHERE s.article_id = a.id)      AS statements,
+       a.search_tsv,
+       a.nlp_error
+FROM articles a
+LEFT JOIN feeds f ON f.id = a.feed_id;
+COMMENT ON COLUMN v_articles.nlp_error IS
+    'Why entity and statement extraction failed (its mentions and statements are pending), else NULL.';
