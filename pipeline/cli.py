@@ -189,16 +189,36 @@ def _since(value: str):
         return parse_since(value)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from exc
+    except OverflowError as exc:  # "99999999999d": before the first representable date
+        raise argparse.ArgumentTypeError(f"too far back: {value[:40]!r}") from exc
 
 
-def _positive(value: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        number = 0
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"not a positive whole number: {value!r}")
-    return number
+def _bounded(kind: type, low: float, high: float):
+    """An argparse ``type``: a number of ``kind`` from ``low`` to ``high``, else a usage error.
+
+    Every numeric option is bounded, so a value no database column or timer could hold ends
+    as a one-line usage error (exit status 2) and never reaches PostgreSQL or ``select``.
+    """
+    what = "a whole number" if kind is int else "a number"
+
+    def parse(value: str):
+        try:
+            number = kind(value)
+        except (ValueError, OverflowError):
+            number = None
+        if number is None or not low <= number <= high:  # NaN fails both comparisons
+            shown = value if len(value) <= 40 else value[:40] + "..."
+            raise argparse.ArgumentTypeError(f"{what} from {low:.15g} to {high:.15g} expected, not {shown!r}")
+        return number
+
+    return parse
+
+
+_DAY = 86_400.0
+_rows = _bounded(int, 1, 100_000)  # --limit of search and quotes, status --runs: rows shown
+_statements = _bounded(int, 1, 1_000_000_000)  # tail --limit
+_poll_seconds = _bounded(float, 0.1, 30 * _DAY)  # stored as an interval and a next-poll time
+_run_seconds = _bounded(float, 0.001, 366 * _DAY)  # run --duration, tail --timeout
 
 
 def _analyst_connection(settings: Settings):
@@ -246,13 +266,13 @@ def _add_analyst_commands(sub) -> None:
     search_parser.add_argument("text", help='words to find; "a phrase", or, -word work as in web search')
     search_parser.add_argument("--speaker", metavar="NAME", help="only quotes by speakers whose name contains NAME")
     search_parser.add_argument("--since", type=_since, metavar="DATE", help=since_help)
-    search_parser.add_argument("--limit", type=_positive, default=20, help="most quotes and most articles shown")
+    search_parser.add_argument("--limit", type=_rows, default=20, help="most quotes and most articles shown")
     search_parser.set_defaults(func=cmd_search)
 
     quotes_parser = sub.add_parser("quotes", help="what a speaker said, newest first")
     quotes_parser.add_argument("--speaker", required=True, metavar="NAME", help="a name or part of one")
     quotes_parser.add_argument("--since", type=_since, metavar="DATE", help=since_help)
-    quotes_parser.add_argument("--limit", type=_positive, default=50, help="most statements shown")
+    quotes_parser.add_argument("--limit", type=_rows, default=50, help="most statements shown")
     quotes_parser.set_defaults(func=cmd_quotes)
 
     report_parser = sub.add_parser("report", help="write an HTML report with plots to a directory")
@@ -343,20 +363,22 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="keep polling feeds when due and stream new items into the database")
     run.add_argument("--feed", action="append", metavar="URL", help="also follow this feed (repeatable)")
     run.add_argument("--feeds", action="append", metavar="FILE", help="register and follow the feeds in FILE")
-    run.add_argument("--poll-min", type=float, metavar="SECONDS", help="shortest polling interval of a feed")
-    run.add_argument("--poll-max", type=float, metavar="SECONDS", help="longest polling interval of a feed")
-    run.add_argument("--duration", type=float, metavar="SECONDS", help="stop after this long (default: until a signal)")
+    run.add_argument("--poll-min", type=_poll_seconds, metavar="SECONDS", help="shortest polling interval of a feed")
+    run.add_argument("--poll-max", type=_poll_seconds, metavar="SECONDS", help="longest polling interval of a feed")
+    run.add_argument(
+        "--duration", type=_run_seconds, metavar="SECONDS", help="stop after this long (default: until a signal)"
+    )
     run.set_defaults(func=cmd_run)
 
     tail_parser = sub.add_parser("tail", help="print new statements as they are stored")
     tail_parser.add_argument("--speaker", metavar="NAME", help="only statements by speakers matching NAME")
     tail_parser.add_argument("--entity", metavar="NAME", help="only statements from articles mentioning NAME")
-    tail_parser.add_argument("--limit", type=int, help="stop after this many statements")
-    tail_parser.add_argument("--timeout", type=float, metavar="SECONDS", help="stop after this long")
+    tail_parser.add_argument("--limit", type=_statements, help="stop after this many statements")
+    tail_parser.add_argument("--timeout", type=_run_seconds, metavar="SECONDS", help="stop after this long")
     tail_parser.set_defaults(func=cmd_tail)
 
     status = sub.add_parser("status", help="recent runs, failing feeds and quarantine counts by reason")
-    status.add_argument("--runs", type=int, default=10, help="how many recent runs to show")
+    status.add_argument("--runs", type=_rows, default=10, help="how many recent runs to show")
     status.set_defaults(func=cmd_status)
 
     retry = sub.add_parser("retry", help="process quarantined items again (transient reasons unless --all)")

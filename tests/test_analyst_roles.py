@@ -1,4 +1,5 @@
-"""The database roles of sql/003_analyst.sql: newsflow_analyst reads, newsflow_loader writes.
+"""The database roles of sql/003_analyst.sql and sql/005_analyst_lockdown.sql: newsflow_analyst
+reads and cannot disturb ingestion or fill the disk, newsflow_loader writes.
 
 Roles belong to the whole cluster and other tests migrate databases at the same time, so
 these tests never alter or drop the two roles themselves: a per-database setting (dropped
@@ -7,16 +8,20 @@ with the test's database) stands in for a shorter timeout.
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 
 import psycopg
 import pytest
 from psycopg import errors
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from pipeline import db
+from pipeline import db, store, tasks
+from pipeline.stream import tail
 
 from .conftest import _with_dbname
 
@@ -273,3 +278,222 @@ def test_roles_in_a_fresh_cluster(tmp_path):
             assert reader.execute("SELECT count(*) FROM v_feed_health").fetchone()[0] == 0
     finally:
         server.cleanup()
+
+
+# Issue 13, item 8: what PUBLIC may do by default is taken from the analyst (sql/005) ---------
+
+FEED_LOCK = f"SELECT pg_advisory_lock({store.FEED_LOCK_CLASS}, 1)"
+HOST_LOCK = "SELECT pg_advisory_lock(hashtextextended('newsflow-host:example.org', 0))"
+OUT_OF_BOUNDS = [
+    "CREATE TEMP TABLE scratch (x int)",
+    "CREATE TEMPORARY TABLE scratch AS SELECT * FROM articles",
+    "SELECT 1 AS x INTO TEMP scratch",
+    "SELECT lo_from_bytea(0, 'a disk-filling large object')",
+    "SELECT lo_create(0)",
+    "SELECT lo_creat(-1)",
+    "SELECT lo_put(1, 0, 'x')",
+    "SELECT lo_unlink(1)",
+    FEED_LOCK,
+    HOST_LOCK,
+    f"SELECT pg_try_advisory_lock({store.FEED_LOCK_CLASS}, 1)",
+    "SELECT pg_advisory_lock_shared(1)",
+    f"SELECT pg_advisory_xact_lock({db.MIGRATION_LOCK})",
+    "SELECT pg_try_advisory_xact_lock_shared(1, 2)",
+    "SELECT pg_advisory_unlock_all()",
+    "SELECT pg_notify('newsflow_articles', 'not json')",
+    "SELECT pg_notify('newsflow_articles', '[1,2]')",
+]
+
+
+@pytest.mark.parametrize("statement", OUT_OF_BOUNDS)
+def test_analyst_cannot_take_locks_notify_or_fill_the_disk(analyst, conn, statement):
+    large_objects = conn.execute("SELECT count(*) FROM pg_largeobject_metadata").fetchone()[0]
+    with pytest.raises(errors.InsufficientPrivilege):
+        analyst.execute(statement)
+    assert conn.execute("SELECT count(*) FROM pg_largeobject_metadata").fetchone()[0] == large_objects
+
+
+def test_an_analyst_session_no_longer_holds_up_ingestion(migrated, analyst):
+    """The loader still takes the feed and host locks and notifies; the analyst's attempts fail."""
+    for statement in (FEED_LOCK, HOST_LOCK):
+        with pytest.raises(errors.InsufficientPrivilege):
+            analyst.execute(statement)
+    if not _logs_in(migrated, LOADER):
+        pytest.skip("the server refuses logins as newsflow_loader")
+    with psycopg.connect(_as_user(migrated, LOADER), autocommit=True) as writer:
+        started = time.monotonic()
+        assert store.lock_feed(writer, 1, wait_seconds=2.0)
+        assert time.monotonic() - started < 1.5
+        with tasks.host_lock(_as_user(migrated, LOADER), "example.org"):
+            pass
+        writer.execute("LISTEN newsflow_articles")
+        with writer.transaction():
+            writer.execute("SELECT pg_notify('newsflow_articles', %(p)s)", {"p": '{"article_id": 1}'})
+        assert [n.payload for n in writer.notifies(timeout=2, stop_after=1)] == ['{"article_id": 1}']
+
+
+def _logs_in(url: str, role: str) -> bool:
+    try:
+        psycopg.connect(_as_user(url, role), connect_timeout=5).close()
+        return True
+    except psycopg.OperationalError:
+        return False
+
+
+def test_lockdown_is_idempotent(migrated, conn):
+    def privileges() -> list[tuple]:
+        return conn.execute(
+            """SELECT p.oid::regprocedure::text, p.proacl::text FROM pg_proc p
+               WHERE p.pronamespace = 'pg_catalog'::regnamespace AND p.proacl IS NOT NULL
+               UNION ALL SELECT datname, datacl::text FROM pg_database WHERE datname = current_database()
+               ORDER BY 1"""
+        ).fetchall()
+
+    before = privileges()
+    assert any(name == "pg_notify(text,text)" and "newsflow_loader=X" in acl for name, acl in before)
+    (lockdown,) = [m for m in db.migrations() if m.name == "005_analyst_lockdown.sql"]
+    with conn.transaction():
+        conn.execute(lockdown.sql)  # type: ignore[arg-type]
+    conn.execute("SELECT ops.grant_newsflow_roles()")
+    assert privileges() == before
+
+
+def test_statement_timeout_is_a_default_enforced_from_outside(migrated, conn):
+    """Any role may SET statement_timeout; ops.cancel_analyst_overruns() cancels the query anyway."""
+    reader, logged_in = _connect_as(migrated, ANALYST)
+    with reader:
+        if not logged_in:
+            pytest.skip("the server refuses logins as newsflow_analyst")
+        reader.execute("SET statement_timeout = 0")  # PostgreSQL allows it: the role's timeout is a default
+        outcome: list[BaseException | None] = []
+
+        def sleep() -> None:
+            try:
+                reader.execute("SELECT pg_sleep(30)")
+                outcome.append(None)
+            except BaseException as exc:  # noqa: BLE001 - inspected below
+                outcome.append(exc)
+
+        started = time.monotonic()
+        sleeper = threading.Thread(target=sleep)
+        sleeper.start()
+        cancelled = 0
+        while not cancelled and time.monotonic() - started < 10:
+            time.sleep(0.2)
+            cancelled = conn.execute("SELECT ops.cancel_analyst_overruns('300 milliseconds')").fetchone()[0]
+        sleeper.join(timeout=10)
+        assert cancelled == 1
+        assert isinstance(outcome[0], errors.QueryCanceled)
+        assert time.monotonic() - started < 10
+        assert reader.execute("SELECT count(*) FROM v_statements").fetchone()[0] == 0  # still usable
+        # Nothing of other roles is cancelled, however long it runs.
+        assert conn.execute("SELECT ops.cancel_analyst_overruns('0 seconds')").fetchone()[0] == 0
+
+
+def test_an_owner_who_is_not_a_superuser_keeps_what_it_needs(pg_server, migrated):
+    """Migrating as a plain database owner revokes TEMP only (with a notice); a superuser's
+    ops.grant_newsflow_roles() then locks the functions down, and the owner keeps the locks."""
+    owner = f"newsflow_test_owner_{uuid.uuid4().hex[:8]}"
+    name = f"newsflow_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(pg_server, autocommit=True) as admin:
+        admin.execute(f"CREATE ROLE {owner} LOGIN NOCREATEROLE NOSUPERUSER")
+        try:
+            admin.execute(f'CREATE DATABASE "{name}" OWNER {owner}')
+            try:
+                url = _with_dbname(pg_server, name)
+                try:
+                    owner_conn = psycopg.connect(_as_user(url, owner), autocommit=True)
+                except psycopg.OperationalError:
+                    pytest.skip("the server refuses logins as a new role")
+                with owner_conn:
+                    notices: list[str] = []
+                    owner_conn.add_notice_handler(lambda diag: notices.append(diag.message_primary or ""))
+                    assert "005_analyst_lockdown.sql" in db.upgrade(owner_conn)
+                    assert any("only a superuser may revoke" in n for n in notices)
+                    reader, _ = _connect_as(url, ANALYST)
+                    with reader, pytest.raises(errors.InsufficientPrivilege):
+                        reader.execute("CREATE TEMP TABLE scratch (x int)")
+
+                    with psycopg.connect(url, autocommit=True) as superuser:
+                        superuser.execute("SELECT ops.grant_newsflow_roles()")
+                    reader, _ = _connect_as(url, ANALYST)
+                    with reader, pytest.raises(errors.InsufficientPrivilege):
+                        reader.execute(FEED_LOCK)
+                    with owner_conn.transaction():  # what db.upgrade takes for a later migration
+                        owner_conn.execute(f"SELECT pg_advisory_xact_lock({db.MIGRATION_LOCK})")
+                    owner_conn.execute(FEED_LOCK)
+                    owner_conn.execute("SELECT pg_notify('newsflow_articles', '{}')")
+                    owner_conn.execute("CREATE TEMP TABLE scratch (x int)")  # an owner keeps TEMP
+            finally:
+                admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            admin.execute(f"DROP ROLE IF EXISTS {owner}")
+
+
+def _store_statement(conn: psycopg.Connection, quote: str) -> int:
+    article_id = conn.execute(
+        """INSERT INTO articles (url, title, text, raw_html, fetched_at, content_hash, extractor_version)
+           VALUES ('http://example.invalid/a', 'Ferry news', %(q)s, '', now(), md5(%(q)s), 'test')
+           RETURNING id""",
+        {"q": quote},
+    ).fetchone()[0]
+    conn.execute(
+        """INSERT INTO statements (article_id, kind, quote, quote_start, quote_end, speaker, extractor_version)
+           VALUES (%(a)s, 'direct', %(q)s, 0, length(%(q)s), 'Ana Ruiz', 'test')""",
+        {"a": article_id, "q": quote},
+    )
+    return article_id
+
+
+MALFORMED = [
+    "not json",
+    "[1,2]",
+    '{"article_id": "x"}',
+    "null",
+    '"a string"',
+    '{"article_id": 1, "statement_ids": "1"}',
+    '{"article_id": 1, "statement_ids": ["x"]}',
+    '{"article_id": 1, "statement_ids": [99999999999999999999]}',
+    '{"article_id": true, "feed_id": null, "statement_ids": [1]}',
+    '{"article_id": 1, "feed_id": "feed", "statement_ids": [1]}',
+    "[" * 7000,
+    "x" * 7900,
+]
+
+
+def test_tail_ignores_malformed_notifications_and_goes_on(migrated, conn, settings, caplog):
+    """Anyone who may connect can NOTIFY the channel: tail logs what it cannot read and keeps going."""
+    as_analyst = replace(settings, database_url=_as_user(migrated, ANALYST))
+    if not _logs_in(migrated, ANALYST):
+        as_analyst = settings
+    printed: list[str] = []
+    result: list[int] = []
+    listener = threading.Thread(
+        target=lambda: result.append(tail(as_analyst, limit=1, timeout=20, out=printed.append)), daemon=True
+    )
+    listener.start()
+    deadline = time.monotonic() + 10
+    while not conn.execute(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN %%'"
+    ).fetchone()[0]:
+        assert time.monotonic() < deadline, "tail never started listening"
+        time.sleep(0.05)
+
+    caplog.set_level(logging.WARNING, logger="pipeline.stream")
+    for payload in MALFORMED:
+        conn.execute("SELECT pg_notify('newsflow_articles', %(p)s)", {"p": payload})
+    sender, _ = _connect_as(migrated, ANALYST)
+    with sender:  # the NOTIFY statement needs no privilege, so the analyst can still send one
+        sender.execute("NOTIFY newsflow_articles, 'sent by an analyst'")
+    time.sleep(0.5)
+    assert listener.is_alive(), "tail stopped on a malformed notification"
+
+    with conn.transaction():
+        article_id = _store_statement(conn, "The ferry will run every hour from Monday.")
+        store.notify_stored(conn, article_id, None)
+    listener.join(timeout=20)
+    assert result == [1]
+    assert len(printed) == 1 and "Ana Ruiz" in printed[0] and "The ferry will run every hour" in printed[0]
+    ignored = [r for r in caplog.records if "malformed notification" in r.getMessage()]
+    assert len(ignored) == len(MALFORMED) + 1
+    assert all(len(r.getMessage()) < 300 for r in ignored)
