@@ -111,7 +111,7 @@ def cmd_status(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_retry(settings: Settings, args: argparse.Namespace) -> int:
-    from .ledger import retry
+    from .ledger import retry, retry_analyses
 
     summary = retry(settings, args.reason, include_permanent=args.all)
     if summary.seen == 0:
@@ -120,7 +120,13 @@ def cmd_retry(settings: Settings, args: argparse.Namespace) -> int:
             f"no quarantined items {which} to retry" + ("" if args.all else " (transient reasons only; --all for all)")
         )
     print(summary.table())
-    return 0 if summary.status == "succeeded" else 1
+    ok = summary.status == "succeeded"
+    if args.reason in (None, "nlp_failed"):
+        completed = retry_analyses(settings)
+        if completed is not None:
+            print(completed.table())
+            ok = ok and completed.status == "succeeded"
+    return 0 if ok else 1
 
 
 def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
@@ -397,22 +403,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if args.debug else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    from .runs import RunAborted, Terminated, raise_on_sigterm
+
+    # A run stopped by SIGTERM ends its record 'aborted' (`newsflow run` sets its own clean stop).
+    restore_sigterm = raise_on_sigterm()
     try:
         settings = Settings.from_env()
         return args.func(settings, args)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Terminated:
+        print("terminated", file=sys.stderr)
+        return 143
     except Exception as exc:
         if args.debug:
             raise
-        from .ingest import RunAborted
         from .nlp import ModelUnavailable
 
         known = (UsageError, db.DatabaseUnavailable, RunAborted, ModelUnavailable, ValueError, OSError)
         prefix = "error" if isinstance(exc, known) else f"unexpected error ({type(exc).__name__})"
         print(f"newsflow: {prefix}: {exc}", file=sys.stderr)
         return 2
+    finally:
+        restore_sigterm()
 
 
 if __name__ == "__main__":
