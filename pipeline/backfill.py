@@ -336,3 +336,37 @@ def backfill(settings: Settings, feed_url: str, window: Window, *, progress: Pro
 
     summary = run_items(settings, kind="backfill", allowed_hosts=[host_of(url)], collect=collect, progress=progress)
     return BackfillResult(summary, found, window)
+
+
+# --- web archives (pipeline/webarchive): the same ledger, the same processing path ----------
+
+
+def archive_filters(domains_file: str | None, window: Window | None, language: str | None):  # noqa: ANN201
+    """The record filters of an archive backfill, from the command line or DAG params."""
+    from .webarchive.load import Filters, read_domains
+
+    domains = read_domains(domains_file) if domains_file else None
+    return Filters(domains, window, language.strip().lower() if language else None)
+
+
+def backfill_warc(settings: Settings, locations: list[str], filters, *, all_domains: bool = False):  # noqa: ANN001, ANN201
+    """Load WARC/ARC files (paths or URLs); see ``webarchive.load``."""
+    from .webarchive.load import load_warc
+
+    return load_warc(settings, locations, filters, all_domains=all_domains)
+
+
+def backfill_cc_news(  # noqa: ANN201
+    settings: Settings, month: str, filters, *, base: str | None = None, all_domains: bool = False  # noqa: ANN001
+):
+    """Load a month of CC-NEWS, file after file, resuming at the first unfinished one."""
+    from .webarchive.ccnews import load_month
+
+    return load_month(settings, month, filters, base=base, all_domains=all_domains)
+
+
+def backfill_wayback(settings: Settings, feed_url: str, window: Window, *, base: str | None = None):  # noqa: ANN201
+    """Load a feed's items dated in ``window`` from its captures in the Wayback Machine."""
+    from .webarchive.wayback import backfill_wayback as run
+
+    return run(settings, check_feed_url(feed_url), window, base=base)

@@ -302,10 +302,34 @@ def _bound(value: str) -> str:
 
 
 def cmd_backfill(settings: Settings, args: argparse.Namespace) -> int:
-    from .backfill import Window, backfill
+    from . import backfill as bf
 
-    window = Window.parse(args.since, args.until)
-    result = backfill(settings, args.feed, window, progress=_progress_printer(sys.stderr.isatty()))
+    given = {
+        "--feed": bool(args.feed) and not args.wayback,
+        "--warc": bool(args.warc),
+        "--cc-news": bool(args.cc_news),
+        "--wayback": args.wayback,
+    }
+    if sum(given.values()) != 1:
+        raise UsageError(
+            "backfill reads one source: --feed URL, --warc PATH..., --cc-news YYYY-MM or --wayback --feed URL"
+        )
+    window = bf.Window.parse(args.since, args.until) if args.since else None
+    if given["--feed"] or given["--wayback"]:
+        if window is None or not args.feed:
+            raise UsageError("--feed URL and --since DATE are needed to backfill a feed")
+        if args.wayback:
+            result = bf.backfill_wayback(settings, args.feed, window, base=args.wayback_base)
+        else:
+            result = bf.backfill(settings, args.feed, window, progress=_progress_printer(sys.stderr.isatty()))
+    else:
+        filters = bf.archive_filters(args.domains, window, args.language)
+        if args.warc:
+            result = bf.backfill_warc(settings, args.warc, filters, all_domains=args.all_domains)
+        else:
+            result = bf.backfill_cc_news(
+                settings, args.cc_news, filters, base=args.cc_news_base, all_domains=args.all_domains
+            )
     print(result.table())
     return 0 if result.summary.status == "succeeded" else 1
 
@@ -324,10 +348,22 @@ def cmd_reprocess(settings: Settings, args: argparse.Namespace) -> int:
 
 def _add_history_commands(sub) -> None:
     date_help = "YYYY-MM-DD (a whole UTC day; --until is included) or an ISO date-time"
-    bf = sub.add_parser("backfill", help="load a feed's older items: archives, ?paged=N pages, sitemaps")
-    bf.add_argument("--feed", required=True, metavar="URL", help="the feed URL")
-    bf.add_argument("--since", required=True, type=_bound, metavar="DATE", help=date_help)
+    bf = sub.add_parser(
+        "backfill",
+        help="load older articles: a feed's archives, ?paged=N pages and sitemaps; WARC files; CC-NEWS; Wayback",
+    )
+    bf.add_argument("--feed", metavar="URL", help="the feed URL (its history, or with --wayback its captures)")
+    bf.add_argument("--since", type=_bound, metavar="DATE", help=date_help + " (required with --feed)")
     bf.add_argument("--until", type=_bound, metavar="DATE", help=date_help + " (default: now)")
+    archives = bf.add_argument_group("web archives (docs: README, 'Backfill from web archives')")
+    archives.add_argument("--warc", nargs="+", metavar="PATH_OR_URL", help="WARC or ARC files, gzipped or not")
+    archives.add_argument("--cc-news", metavar="YYYY-MM", help="a month of Common Crawl's news crawl")
+    archives.add_argument("--cc-news-base", metavar="URL", help="where CC-NEWS is served (default: Common Crawl's)")
+    archives.add_argument("--wayback", action="store_true", help="the --feed's archived copies in the Wayback Machine")
+    archives.add_argument("--wayback-base", metavar="URL", help="the Wayback Machine's address (default: web.archive.org)")
+    archives.add_argument("--domains", metavar="FILE", help="sites to load, one a line (default: the feeds' hosts)")
+    archives.add_argument("--all-domains", action="store_true", help="load every site in the archive")
+    archives.add_argument("--language", metavar="CODE", help="only pages in this language (ISO 639-1, e.g. en)")
     bf.set_defaults(func=cmd_backfill)
 
     rp = sub.add_parser("reprocess", help="redo extraction and NLP from stored raw HTML (no refetching)")

@@ -362,6 +362,9 @@ class _Flow:
         self.seq[id(work)] = self.taken
         self.taken += 1
         self.active += 1
+        if work.response is not None:  # an archive record carries its page: nothing to fetch
+            self.ready.append(work)
+            return
         self.fetching += 1
         self.threads.submit(self._fetch, work)
 
