@@ -285,7 +285,37 @@ def f1(recall: float, precision: float) -> float:
 # Reports ---------------------------------------------------------------------------------------
 
 
-def evaluate_meantime(url: str, nlp, order: str, seed: int) -> dict[str, float]:
+def stored_names(url: str) -> dict[int, str]:
+    with psycopg.connect(url, autocommit=True) as conn:
+        return dict(conn.execute("SELECT id, name || ' (' || label || ')' FROM entities").fetchall())
+
+
+def _print_chain_errors(gold, key_clusters, response_clusters, entity_names, n: int) -> None:
+    """The gold chains spread over most rows, and the rows holding most gold chains."""
+    where = {m: r for r, ms in response_clusters.items() for m in ms}
+    chain_of = {m: c for c, ms in key_clusters.items() for m in ms}
+
+    def label(r) -> str:
+        return "(no stored mention)" if isinstance(r, tuple) else f"#{r} {entity_names.get(r, '?')}"
+
+    split = sorted(key_clusters.items(), key=lambda kv: -len({where[m] for m in kv[1]}))
+    print("  gold chains split over several rows:")
+    for chain, ms in split[:n]:
+        rows = Counter(label(where[m]) for m in ms)
+        if len(rows) > 1:
+            print(f"    {gold[min(ms)]['text']!r} ({chain}): " + "; ".join(f"{c}x {r}" for r, c in rows.most_common(6)))
+    merged = sorted(
+        ((r, ms) for r, ms in response_clusters.items() if not isinstance(r, tuple)),
+        key=lambda kv: -len({chain_of[m] for m in kv[1]}),
+    )
+    print("  rows holding several gold chains:")
+    for r, ms in merged[:n]:
+        chains = Counter(gold[min(key_clusters[chain_of[m]])]["text"] for m in ms)
+        if len(chains) > 1:
+            print(f"    {label(r)}: " + "; ".join(f"{c}x {t!r}" for t, c in chains.most_common(6)))
+
+
+def evaluate_meantime(url: str, nlp, order: str, seed: int, errors: int = 0) -> dict[str, float]:
     docs, gold, _offsets = meantime_docs(DATA / "meantime-en")
     docs = reorder(docs, order, seed)
     started = time.perf_counter()
@@ -307,6 +337,8 @@ def evaluate_meantime(url: str, nlp, order: str, seed: int) -> dict[str, float]:
         else:
             response_clusters[("alone", n)].add(n)
     key, response = list(key_clusters.values()), list(response_clusters.values())
+    if errors:
+        _print_chain_errors(gold, key_clusters, response_clusters, stored_names(url), errors)
     scores = {"MUC": muc(key, response), "B3": b_cubed(key, response), "CEAFe": ceaf_e(key, response)}
     out = {name: f1(r, p) for name, (r, p) in scores.items()}
     out["CoNLL"] = sum(out[n] for n in ("MUC", "B3", "CEAFe")) / 3
@@ -415,12 +447,13 @@ def main() -> None:
     parser.add_argument("--model", default="en_core_web_sm")
     parser.add_argument("--database-url", help="an empty database to use instead of a scratch one")
     parser.add_argument("--keep", action="store_true", help="keep the scratch databases")
+    parser.add_argument("--errors", type=int, default=0, help="show the N worst MEANTIME chains and rows")
     parser.add_argument("--rows", type=int, default=0, help="show each person's N largest rows")
     args = parser.parse_args()
     nlp = load_model(args.model)
     if args.corpus in ("meantime", "both"):
         with scratch_database(args.database_url, args.keep) as url:
-            evaluate_meantime(url, nlp, args.order, args.seed)
+            evaluate_meantime(url, nlp, args.order, args.seed, args.errors)
     if args.corpus in ("wikinews", "both"):
         with scratch_database(args.database_url, args.keep) as url:
             evaluate_wikinews(url, nlp, args.order, args.seed, args.rows)

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field, replace
 
 from spacy.tokens import Doc, Span
 
+from . import names
+
 MAX_NAME_CHARS = 200
 KEPT_LABELS = {"PERSON", "ORG", "GPE", "LOC", "NORP", "FAC"}
 
@@ -179,21 +181,79 @@ _CLAUSE_WORDS = {"after", "before", "when", "while", "because", "since", "until"
 
 
 def _trim(span: Span, label: str) -> tuple[int, int] | None:
-    """Token bounds of the name inside an entity span: no titles, articles or possessives."""
+    """Token bounds of the name inside an entity span: no titles, articles or possessives.
+
+    A royal or noble title that is how a person is named stays ("Prince Andrew"). Recogniser
+    debris goes: headline words glued to a name ("Obama Focused"), a team and position before
+    it ("Browns DL Sheldon Richardson"), a score or percentage after it ("Uchiyama 6-2").
+    """
     start, end = span.start, span.end
     doc = span.doc
     for tok in doc[start + 1 : end]:
         if tok.text in _CLAUSE_WORDS:
             end = tok.i  # "American Music Awards after Swift": the name ends before the clause
             break
+    for tok in doc[start:end] if label in {"PERSON", "ORG"} else ():
+        if _is_number(tok.text):
+            end = tok.i  # "Uchiyama 6-2", "Trump 43 percent to": the name ends before the number
+            break
     while end > start and (doc[end - 1].is_punct or doc[end - 1].lower_ in {"'s", "’s", "'"}):
         end -= 1
+    while end > start and doc[start].is_punct:
+        start += 1
     if label == "PERSON":
-        while end - start > 1 and doc[start].lower_.strip(".") in TITLES | {t.strip(".") for t in TITLES}:
+        while end - start > 1 and doc[start].lower_.strip(".") in _TITLE_WORDS:
+            if doc[start].lower_.strip(".") in names.KEPT_TITLES and _names_one_person(doc[start + 1 : end]):
+                break
             start += 1
+        start, end = _without_headline_words(doc, start, end)
+        caps = [t.i for t in doc[start : end - 1] if _is_position_code(t.text)]
+        if caps and end - (caps[-1] + 1) >= 2:
+            start = caps[-1] + 1  # "Browns DL Sheldon Richardson": the name follows the position
     elif doc[start].lower_ == "the" and end - start > 1:
         start += 1
     return (start, end) if end > start else None
+
+
+_TITLE_WORDS = TITLES | {t.strip(".") for t in TITLES}
+
+
+_NUMBER = re.compile(r"[\d.,:/%–-]*\d[\d.,:/%–-]*")
+
+
+def _is_number(text: str) -> bool:
+    """A score, count or percentage; "3M" and "G20" are names, "6-2" and "43" are not."""
+    return bool(_NUMBER.fullmatch(text)) or text.lower() in {"%", "percent", "per", "cent"}
+
+
+def _names_one_person(rest: Span) -> bool:
+    """The words after a royal title are one given name, maybe with a regnal number."""
+    words = [t.text for t in rest if not t.is_punct]
+    return len(words) == 1 or (len(words) == 2 and words[1].rstrip(".").lower() in _NAME_SUFFIXES | {"v", "vi"})
+
+
+def _is_position_code(text: str) -> bool:
+    return 2 <= len(text) <= 4 and text.isalpha() and text.isupper() and text not in {"II", "III", "IV", "JR", "SR"}
+
+
+def _without_headline_words(doc: Doc, start: int, end: int) -> tuple[int, int]:
+    """Bounds of the name among headline words: the run at the end the span ends on."""
+    if end - start < 2 or not any(doc[i].lower_ in names.HEADLINE_WORDS for i in range(start, end)):
+        return start, end
+    runs: list[tuple[int, int]] = []
+    run_start = None
+    for i in range(start, end):
+        if doc[i].lower_ in names.HEADLINE_WORDS:
+            if run_start is not None:
+                runs.append((run_start, i))
+            run_start = None
+        elif run_start is None:
+            run_start = i
+    if run_start is not None:
+        runs.append((run_start, end))
+    if not runs:
+        return start, start
+    return runs[-1] if doc[end - 1].lower_ not in names.HEADLINE_WORDS else runs[0]
 
 
 def find_mentions(doc: Doc) -> tuple[list[Mention], dict[int, Cluster]]:
@@ -211,6 +271,10 @@ def find_mentions(doc: Doc) -> tuple[list[Mention], dict[int, Cluster]]:
         label = ent.label_
         if label == "PERSON" and len(ent) >= 2 and ent[-1].lower_ in _ORG_ENDINGS:
             label = "ORG"  # "Dick Clark Productions", "U.S. Attorney's Office": not people
+        if label == "PERSON" and ent.start > 0 and _names_one_person(ent):
+            before = doc[ent.start - 1]
+            if before.is_title and before.lower_.strip(".") in names.KEPT_TITLES:
+                ent = doc[ent.start - 1 : ent.end]  # "Prince Andrew": the title is how he is named
         bounds = _trim(ent, label)
         if bounds is None:
             continue
@@ -221,6 +285,8 @@ def find_mentions(doc: Doc) -> tuple[list[Mention], dict[int, Cluster]]:
             continue  # no letters, or a run-on "name" that would only bloat the index
         if label == "ORG" and _looks_like_person(span):
             label = "PERSON"
+        if label == "PERSON" and names.is_not_a_person(text):
+            continue  # Twitter, MacBook Pro tagged PERSON: platforms and products are not people
         raw.append((span.start_char, span.end_char, text, label))
         if e < ent.end and doc[e].text in _CLAUSE_WORDS:
             tail = doc[e + 1 : ent.end]  # the name after the clause word is a mention of its own
@@ -247,6 +313,12 @@ def find_mentions(doc: Doc) -> tuple[list[Mention], dict[int, Cluster]]:
             given_names.setdefault(entity_key(text).split(" ")[0], entity_key(text))
     for first, full in given_names.items():
         full_names.setdefault(first, full)  # a surname match, when there is one, wins
+    # "Van Der Beek" of "James Van Der Beek", "Hawk Sawyer" of "Kathleen Hawk Sawyer".
+    tail_names: dict[str, str] = {}
+    for full in list(full_names.values()):
+        words = full.split(" ")
+        for i in range(1, len(words) - 1):
+            tail_names.setdefault(" ".join(words[i:]), full)
 
     clusters: dict[tuple[str, str], Cluster] = {}
     mentions: list[Mention] = []
@@ -257,17 +329,21 @@ def find_mentions(doc: Doc) -> tuple[list[Mention], dict[int, Cluster]]:
             c = clusters[(label, key)] = Cluster(id=len(clusters), label=label, name=name)
         return c
 
+    # "Ford" beside "Ford Motor Company" is the company, whoever else is named Ford.
+    org_heads = {entity_key(text).split(" ")[0] for _s, _e, text, label in raw if label == "ORG" and " " in text}
     # Full names first so a surname seen before its full name still finds it.
     ordered = sorted(raw, key=lambda r: not (r[3] == "PERSON" and len(r[2].split()) >= 2))
     resolved: dict[tuple[int, int], Mention] = {}
     for start, end, text, label in ordered:
-        key = entity_key(text)
+        key = entity_key(names.clean(text) or text)
         if key in full_names.values() and label != "PERSON":
             label = "PERSON"
-        if len(key.split()) == 1 and key in full_names:
+        if len(key.split()) == 1 and key in full_names and not (label == "ORG" and key in org_heads):
             label = "PERSON"
             key = full_names[key]
-        name = _display_name(text)
+        elif label == "PERSON" and key in tail_names:
+            key = tail_names[key]
+        name = _display_name(names.clean(text) or text)
         cluster = cluster_for(label, key, name)
         if len(name) > len(cluster.name):
             cluster.name = name

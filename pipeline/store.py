@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import psycopg
-from psycopg.types.json import Jsonb
 
+from . import identity
 from . import queries as q
 from .analyse import Analysis
-from .entities import Cluster, entity_key, surname_of
+from .entities import Cluster
 from .extract import EXTRACTOR_VERSION, Extracted, content_hash
 from .feeds import FeedItem
 
@@ -230,39 +230,11 @@ def mark_duplicate(
 def _entity_ids(conn: psycopg.Connection, clusters: Iterable[Cluster]) -> dict[int, int]:
     """Link in-article clusters to canonical ``entities`` rows, creating them as needed.
 
-    A surname seen alone (no full name in its article) joins an existing person only when
-    exactly one known person has that surname; otherwise it stays its own entity rather
-    than merging two people blindly.
-
-    Clusters are upserted in order, several per statement: a run ends before a surname is
-    looked up (the lookup sees every entity before it) and before a key repeats (each row
-    is upserted once per statement), so the rows come out as with one statement a cluster.
+    The rules, and the indexed lookups they need, live in ``identity`` (one owner for name
+    matching): compatible full names, a lone surname only to the person who dominates it,
+    countries by ISO code, organisations without legal form, analysts' pins first.
     """
-    ids: dict[int, int] = {}
-    run: list[tuple[int, dict[str, object]]] = []
-
-    def flush() -> None:
-        if run:
-            rows = conn.execute(q.UPSERT_ENTITIES, {"rows": Jsonb([row for _, row in run])}).fetchall()
-            found = {(label, key): entity_id for entity_id, label, key in rows}
-            ids.update((cluster_id, found[row["label"], row["key"]]) for cluster_id, row in run)
-            run.clear()
-
-    for cluster in sorted(clusters, key=lambda c: c.id):
-        key = entity_key(cluster.name)
-        aliases = sorted(cluster.aliases | {cluster.name})
-        if cluster.label == "PERSON" and " " not in key:
-            flush()
-            rows = conn.execute(q.ENTITY_BY_SURNAME, {"surname": surname_of(key)}).fetchall()
-            if len(rows) == 1:
-                ids[cluster.id] = rows[0][0]
-                conn.execute(q.ADD_ALIASES, {"id": rows[0][0], "aliases": aliases})
-                continue
-        if any(row["label"] == cluster.label and row["key"] == key for _, row in run):
-            flush()
-        run.append((cluster.id, {"name": cluster.name, "label": cluster.label, "key": key, "aliases": aliases}))
-    flush()
-    return ids
+    return identity.link(conn, clusters)
 
 
 def write_analysis(conn: psycopg.Connection, article_id: int, analysis: Analysis) -> None:
