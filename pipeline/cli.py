@@ -360,7 +360,7 @@ def _add_history_commands(sub) -> None:
     archives.add_argument("--cc-news", metavar="YYYY-MM", help="a month of Common Crawl's news crawl")
     archives.add_argument("--cc-news-base", metavar="URL", help="where CC-NEWS is served (default: Common Crawl's)")
     archives.add_argument("--wayback", action="store_true", help="the --feed's archived copies in the Wayback Machine")
-    archives.add_argument("--wayback-base", metavar="URL", help="the Wayback Machine's address (default: web.archive.org)")
+    archives.add_argument("--wayback-base", metavar="URL", help="the Wayback Machine (default: web.archive.org)")
     archives.add_argument("--domains", metavar="FILE", help="sites to load, one a line (default: the feeds' hosts)")
     archives.add_argument("--all-domains", action="store_true", help="load every site in the archive")
     archives.add_argument("--language", metavar="CODE", help="only pages in this language (ISO 639-1, e.g. en)")
