@@ -4,8 +4,8 @@ A feed document lists only its latest items. Older ones are still reachable thro
 feed's archive links (RFC 5005 ``prev-archive``, paged feeds' ``next``), through WordPress's
 ``?paged=N`` feed pages, and through the site's sitemaps (robots.txt ``Sitemap:`` lines and
 ``/sitemap.xml``, indexes and Google News sitemaps). Discovery fetches those documents with
-the run's ``Fetcher`` (bounds, politeness, the address guard with only the feed's host
-allowed) and reads them with the pure parsers in ``archives``, ``sitemaps`` and ``feeds``.
+the run's ``Fetcher`` (bounds, politeness, the address guard trusting only the feed's
+origin) and reads them with the pure parsers in ``archives``, ``sitemaps`` and ``feeds``.
 
 Items dated inside the window then go through the same batch path as ingest
 (``ingest.process_items``), so they land in the ledger the same way; items this feed already
@@ -334,7 +334,7 @@ def backfill(settings: Settings, feed_url: str, window: Window, *, progress: Pro
         summary.message = found.describe()
         return _pending(conn, feed.id, found.items, summary)
 
-    summary = run_items(settings, kind="backfill", allowed_hosts=[host_of(url)], collect=collect, progress=progress)
+    summary = run_items(settings, kind="backfill", trusted_origins=[url], collect=collect, progress=progress)
     return BackfillResult(summary, found, window)
 
 

@@ -4,6 +4,10 @@ Every request: a total deadline (not per read), a streamed body with a size cap 
 decompression-ratio cap, redirects followed by hand so each hop's address is checked, the
 resolved IP checked and pinned for the connection, no proxy or credentials from the
 environment, and per-host politeness (a minimum delay and a concurrency cap).
+
+The address guard trusts a private address only for an exact *origin* (scheme, host,
+port) a fetch is told to trust: an operator's feed on 127.0.0.1:8001 makes that origin
+fetchable for the feed and its own items, and nothing else on 127.0.0.1 or elsewhere.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
+from typing import NamedTuple
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import httpx
@@ -54,25 +59,73 @@ class Response:
         return self.headers.get("last-modified")
 
 
+class Origin(NamedTuple):
+    """A URL's origin: scheme, lower-case host (IPv6 without brackets) and port, default filled in."""
+
+    scheme: str
+    host: str
+    port: int
+
+
+def origin_of(url: str) -> Origin | None:
+    """The origin of an http(s) URL; ``None`` for anything else (no host, a bad port, userinfo)."""
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        return None
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").lower()
+    if scheme not in ALLOWED_SCHEMES or not host or "@" in parts.netloc:
+        return None
+    return Origin(scheme, host, port or (443 if scheme == "https" else 80))
+
+
+def _trusted(origin: Origin | str | None, *, strict: bool = False) -> Origin | None:
+    """``origin`` as an ``Origin``: a URL stands for its origin; one without any trusts nothing."""
+    if origin is None or isinstance(origin, Origin):
+        return origin
+    if isinstance(origin, tuple):
+        return Origin(*origin)
+    found = origin_of(origin)
+    if found is None and strict:
+        raise ValueError(f"not an http(s) URL to trust the origin of: {origin[:200]!r}")
+    return found
+
+
 @dataclass
 class AddressGuard:
     """Refuses URLs whose host resolves to a non-public address (SSRF).
 
-    ``allowed_hosts`` are the hosts of feeds the operator configured: their addresses are
-    trusted even when private, which is how a feed on 127.0.0.1 works for tests and demos.
+    A private address is fetched only at a trusted origin, matched exactly (scheme, host,
+    port) against each hop of a request: the ``trusted`` origin a fetch passes to
+    ``resolve`` (a feed's own origin, for the feed and its items), or one of
+    ``trusted_origins``, trusted for every fetch through this guard (only right for a
+    fetcher that serves a single feed, as a backfill's does). Nothing is trusted by host
+    name alone: another port, another scheme or a redirect elsewhere is checked as usual.
     """
 
-    allowed_hosts: set[str] = field(default_factory=set)
+    trusted_origins: set[Origin] = field(default_factory=set)
 
-    def allow(self, hosts: Iterable[str]) -> None:
-        self.allowed_hosts.update(h.lower() for h in hosts if h)
+    def allow(self, urls: Iterable[str | Origin]) -> None:
+        """Trust the origins of ``urls`` (feed URLs, not bare hosts) for every fetch."""
+        for url in urls:
+            origin = _trusted(url, strict=True)  # a bare host name is refused, not silently ignored
+            if origin is not None:
+                self.trusted_origins.add(origin)
 
-    def resolve(self, url: str) -> tuple[str, int, list[str]]:
+    def resolve(self, url: str, trusted: Origin | str | None = None) -> tuple[str, int, list[str]]:
         """(host, port, addresses) for ``url``, or ``ItemError`` when it must not be fetched."""
-        parts = urlsplit(url)
+        try:
+            parts = urlsplit(url)
+        except ValueError as exc:
+            raise ItemError("bad_url", f"malformed URL {url[:200]!r}") from exc
         scheme = parts.scheme.lower()
         if scheme not in ALLOWED_SCHEMES:
             raise ItemError("bad_url", f"unsupported URL scheme {scheme or '(none)'!r}")
+        if "@" in parts.netloc:
+            # http://127.0.0.1:8001@127.0.0.2/ is a request to 127.0.0.2; no page needs credentials
+            raise ItemError("bad_url", f"URL with user information: {url[:200]}")
         host = (parts.hostname or "").lower()
         if not host:
             raise ItemError("bad_url", f"URL without a host: {url[:200]}")
@@ -85,7 +138,8 @@ class AddressGuard:
         except (socket.gaierror, UnicodeError) as exc:
             raise ItemError("connection", f"cannot resolve {host}: {exc}", transient=True) from exc
         addresses = list(dict.fromkeys(info[4][0] for info in infos))
-        if host not in self.allowed_hosts:
+        origin = Origin(scheme, host, port)
+        if origin != _trusted(trusted) and origin not in self.trusted_origins:
             for address in addresses:
                 if not is_public(address):
                     raise ItemError(
@@ -95,11 +149,83 @@ class AddressGuard:
         return host, port, addresses
 
 
+# Not globally reachable (IANA special-purpose registries), whatever this Python's ipaddress
+# knows: its tables differ between versions (3.11 calls 192.0.0.8 and fec0::1 global).
+_NOT_GLOBAL = tuple(
+    ipaddress.ip_network(n)
+    for n in (
+        "0.0.0.0/8",
+        "10.0.0.0/8",
+        "100.64.0.0/10",
+        "127.0.0.0/8",
+        "169.254.0.0/16",
+        "172.16.0.0/12",
+        "192.0.0.0/24",
+        "192.0.2.0/24",
+        "192.88.99.0/24",  # 6to4 relay anycast
+        "192.168.0.0/16",
+        "198.18.0.0/15",
+        "198.51.100.0/24",
+        "203.0.113.0/24",
+        "224.0.0.0/4",
+        "240.0.0.0/4",
+        "::/128",
+        "::1/128",
+        "64:ff9b:1::/48",  # local-use NAT64: a translator inside the network
+        "100::/64",
+        "2001::/23",  # IETF protocol assignments (Teredo's 2001::/32 included)
+        "2001:db8::/32",
+        "3fff::/20",
+        "5f00::/16",
+        "fc00::/7",
+        "fe80::/10",
+        "fec0::/10",  # site-local (deprecated, still routed inside sites)
+        "ff00::/8",
+    )
+)
+_V4_TRANSLATED = ipaddress.ip_network("::ffff:0:0:0/96")  # SIIT, ::ffff:0:a.b.c.d
+_V4_COMPATIBLE = ipaddress.ip_network("::/96")  # deprecated ::a.b.c.d
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+_TEREDO = ipaddress.ip_network("2001::/32")
+
+
+def embedded_ipv4(ip: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address] | None:
+    """The IPv4 addresses an IPv6 address stands for, when it is a translated form.
+
+    IPv4-mapped and -translated, IPv4-compatible, NAT64 (64:ff9b::/96), 6to4 (2002::/16) and
+    Teredo (2001::/32: its server and its client, de-obfuscated); ``None`` for others.
+    """
+    if ip.ipv4_mapped is not None:
+        return [ip.ipv4_mapped]
+    low32 = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    if ip in _V4_TRANSLATED or ip in _NAT64 or ip in _V4_COMPATIBLE:
+        return [low32]
+    if ip.sixtofour is not None:
+        return [ip.sixtofour]
+    if ip.teredo is not None:
+        return list(ip.teredo)
+    return None
+
+
 def is_public(address: str) -> bool:
+    """True for a globally reachable unicast address; a translated IPv6 form counts as its IPv4."""
     ip = ipaddress.ip_address(address.split("%")[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return ip.is_global and not ip.is_multicast
+    if isinstance(ip, ipaddress.IPv6Address):
+        carried = embedded_ipv4(ip)
+        if carried is not None:
+            return all(is_public(str(v4)) for v4 in carried)
+    if any(ip in network for network in _NOT_GLOBAL if network.version == ip.version):
+        return False
+    return (
+        ip.is_global
+        and not ip.is_multicast
+        and not ip.is_reserved
+        and not ip.is_unspecified
+        and not ip.is_loopback
+        and not ip.is_link_local
+        and not ip.is_private
+        and not (isinstance(ip, ipaddress.IPv6Address) and ip.is_site_local)
+    )
 
 
 class HostLimiter:
@@ -176,17 +302,23 @@ class Fetcher:
         last_modified: str | None = None,
         accept: str = "text/html,application/xhtml+xml;q=0.9,*/*;q=0.5",
         robots: bool = False,
+        trusted_origin: Origin | str | None = None,
     ) -> Response:
-        """GET ``url`` within its total ``timeout``; ``robots`` checks robots.txt first."""
+        """GET ``url`` within its total ``timeout``; ``robots`` checks robots.txt first.
+
+        ``trusted_origin`` (an ``Origin``, or a URL whose origin is meant: the feed's) may be
+        at a private address; every hop at any other origin must be public.
+        """
+        trusted = _trusted(trusted_origin)
         deadline = time.monotonic() + (timeout or self.limits.page_timeout)
         if robots:
-            self.guard.resolve(url)  # an internal address is refused before anything is fetched
-            if not self.allowed_by_robots(url, deadline):
+            self.guard.resolve(url, trusted)  # an internal address is refused before anything is fetched
+            if not self.allowed_by_robots(url, deadline, trusted):
                 raise ItemError("robots", f"robots.txt of {urlsplit(url).netloc} disallows {url[:200]}")
         delay = 0.5
         for attempt in range(RETRIES + 1):
             try:
-                return self._get_once(url, deadline, etag, last_modified, accept)
+                return self._get_once(url, deadline, etag, last_modified, accept, trusted)
             except ItemError as exc:
                 wait = exc.retry_after if exc.retry_after is not None else delay
                 last_try = attempt == RETRIES or not exc.transient or wait > RETRY_AFTER_WAIT_MAX
@@ -196,7 +328,7 @@ class Fetcher:
                 delay *= 2
         raise AssertionError("unreachable")
 
-    def allowed_by_robots(self, url: str, deadline: float) -> bool:
+    def allowed_by_robots(self, url: str, deadline: float, trusted: Origin | None = None) -> bool:
         """RFC 9309: a 4xx robots.txt allows everything; 5xx or no answer disallows for now.
 
         An unavailable robots.txt raises a transient ``robots`` error so the item is retried.
@@ -211,13 +343,13 @@ class Fetcher:
                 with self._robots_lock:
                     cached = self._robots.get(site)
                 if cached is None or cached[0] < time.monotonic():
-                    cached = self._fetch_robots(site, deadline)
+                    cached = self._fetch_robots(site, deadline, trusted)
         return bool(cached[1].can_fetch(url, ROBOTS_TOKEN))
 
-    def _fetch_robots(self, site: str, deadline: float) -> tuple[float, Protego]:
+    def _fetch_robots(self, site: str, deadline: float, trusted: Origin | None) -> tuple[float, Protego]:
         try:
             response = self._get_once(
-                site + "/robots.txt", min(deadline, time.monotonic() + 15), None, None, "text/plain"
+                site + "/robots.txt", min(deadline, time.monotonic() + 15), None, None, "text/plain", trusted
             )
             rules = Protego.parse(response.body[:ROBOTS_MAX_BYTES].decode("utf-8", "replace"))
         except ItemError as exc:
@@ -233,7 +365,13 @@ class Fetcher:
         return cached
 
     def _get_once(
-        self, url: str, deadline: float, etag: str | None, last_modified: str | None, accept: str
+        self,
+        url: str,
+        deadline: float,
+        etag: str | None,
+        last_modified: str | None,
+        accept: str,
+        trusted: Origin | None = None,
     ) -> Response:
         headers = {"Accept": accept}
         if etag:
@@ -243,7 +381,8 @@ class Fetcher:
         current = url
         permanent = True  # every redirect so far was permanent: the resource has moved
         for _hop in range(self.limits.max_redirects + 1):
-            host, port, addresses = self.guard.resolve(current)
+            # each hop on its own: a redirect away from the trusted origin is checked as untrusted
+            host, port, addresses = self.guard.resolve(current, trusted)
             self.limiter.acquire(host)
             try:
                 response = self._request(current, host, addresses[0], headers, deadline)

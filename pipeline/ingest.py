@@ -25,7 +25,7 @@ from . import db, runs, store
 from .config import Settings
 from .extract import looks_like_html
 from .feeds import FeedItem, parse_feed
-from .fetch import AddressGuard, Fetcher, Response
+from .fetch import AddressGuard, Fetcher, Origin, Response, origin_of
 from .pagework import Chunk, ChunkResult, PageOutcome, PageTask, page_pool
 from .reasons import ItemError
 from .runs import RunAborted
@@ -116,6 +116,7 @@ class WorkItem:
     page: store.Page | None = None
     error: ItemError | None = None
     article_id: int | None = None  # the article stored (or matched as a duplicate) for it
+    origin: Origin | None = None  # its feed's origin: the one private origin it may be fetched from
     nlp_error: str | None = None  # NLP killed its worker: the page is extracted again without it
 
 
@@ -123,7 +124,7 @@ def _fetch_page(fetcher: Fetcher, work: WorkItem, timeout: float) -> WorkItem:
     """The I/O half of an item (runs in a thread): fetch the page and check it is HTML."""
     assert work.item.link is not None
     try:
-        response = fetcher.get(work.item.link, timeout=timeout, robots=True)
+        response = fetcher.get(work.item.link, timeout=timeout, robots=True, trusted_origin=work.origin)
         if not looks_like_html(response.body, response.content_type):
             raise ItemError("not_html", f"content type {response.content_type or 'unknown'} is not an HTML page")
         work.response = response
@@ -211,6 +212,7 @@ def _poll_feed(
             etag=feed.etag,
             last_modified=feed.last_modified,
             accept=FEED_ACCEPT,
+            trusted_origin=feed.url,
         )
         if response.not_modified:
             store.feed_fetched(
@@ -237,7 +239,7 @@ def _poll_feed(
         if state is not None and not (state[0] == "quarantined" and state[1]):
             done.append(item.key)
             continue
-        todo.append(WorkItem(feed.id, item))
+        todo.append(WorkItem(feed.id, item, origin=origin_of(feed.url)))
     store.feed_fetched(
         conn,
         feed.id,
@@ -550,7 +552,7 @@ def run_items(
     settings: Settings,
     *,
     kind: str,
-    allowed_hosts: Iterable[str],
+    trusted_origins: Iterable[str] = (),
     collect: Collector,
     progress: Progress | None = None,
 ) -> RunSummary:
@@ -558,14 +560,14 @@ def run_items(
 
     Owns what every kind of item run shares: migrations, the run's lifecycle
     (``runs.recorded``: start, fail, reconcile, finish), the fetcher with its address guard
-    (``allowed_hosts`` are the operator's feeds), the worker pool.
+    (``trusted_origins``: for a run of one feed, see ``AddressGuard``), the worker pool.
     """
     conn = db.connect(db.database_url(settings))
     try:
         db.upgrade(conn)
         with runs.recorded(conn, kind, RunSummary) as summary:
             guard = AddressGuard()
-            guard.allow(allowed_hosts)
+            guard.allow(trusted_origins)
             with (
                 Fetcher(settings.limits, guard) as fetcher,
                 ThreadPoolExecutor(max_workers=settings.fetch_workers) as pool,
@@ -600,4 +602,4 @@ def ingest(
             work += _load_feed(conn, fetcher, settings, feed, summary)
         return work
 
-    return run_items(settings, kind=kind, allowed_hosts=[host_of(u) for u in urls], collect=collect, progress=progress)
+    return run_items(settings, kind=kind, collect=collect, progress=progress)

@@ -16,10 +16,9 @@ from . import db, store
 from . import queries as q
 from .config import Settings
 from .feeds import FeedItem
-from .fetch import Fetcher
+from .fetch import Fetcher, origin_of
 from .ingest import FEED_LOCK_WAIT_SECONDS, RunSummary, WorkItem, run_items
 from .reasons import REASONS
-from .urls import host_of
 
 if TYPE_CHECKING:
     from .reprocess import ReprocessSummary
@@ -94,8 +93,6 @@ def retry(
     params = {"reason": reason, "include_permanent": include_permanent, "limit": limit}
     with db.connect(db.database_url(settings)) as conn:
         db.upgrade(conn)
-        rows = conn.execute(q.RETRYABLE_ITEMS, params).fetchall()
-    feed_hosts = sorted({host_of(r[6]) for r in rows})
 
     def collect(conn: psycopg.Connection, fetcher: Fetcher, summary: RunSummary) -> list[WorkItem]:
         current = conn.execute(q.RETRYABLE_ITEMS, params).fetchall()
@@ -113,12 +110,13 @@ def retry(
                     title=title,
                     published_at=published_at,
                 ),
+                origin=origin_of(feed_url),
             )
-            for feed_id, key, guid, url, title, published_at, _feed_url in current
+            for feed_id, key, guid, url, title, published_at, feed_url in current
             if feed_id in locked
         ]
 
-    return run_items(settings, kind="retry", allowed_hosts=feed_hosts, collect=collect)
+    return run_items(settings, kind="retry", collect=collect)
 
 
 def retry_analyses(settings: Settings) -> ReprocessSummary | None:

@@ -35,7 +35,6 @@ from . import queries as q
 from .config import Settings
 from .fetch import AddressGuard, Fetcher
 from .ingest import BATCH, RunSummary, WorkItem, _load_feed, process_items
-from .urls import host_of
 
 log = logging.getLogger(__name__)
 
@@ -104,10 +103,8 @@ class Stream:
             db.upgrade(poll_conn)
             for feed_url in self.feed_urls:
                 store.register_feed(poll_conn, feed_url)
-            hosts = [host_of(r[0]) for r in poll_conn.execute("SELECT coalesce(moved_to, url) FROM feeds")]
-            hosts += [host_of(r[0]) for r in poll_conn.execute("SELECT url FROM feeds")]
             with runs.recorded(work_conn, "stream", RunSummary) as summary:
-                self._run(poll_conn, work_conn, hosts, summary, duration)
+                self._run(poll_conn, work_conn, summary, duration)
             return summary
         finally:
             poll_conn.close()
@@ -117,13 +114,11 @@ class Stream:
         self,
         poll_conn: psycopg.Connection,
         work_conn: psycopg.Connection,
-        hosts: list[str],
         summary: RunSummary,
         duration: float | None,
     ) -> None:
         """The body of a run: poller thread, processing loop, clean stop."""
         guard = AddressGuard()
-        guard.allow(hosts)
         deadline = time.monotonic() + duration if duration else None
         with (
             Fetcher(self.settings.limits, guard) as fetcher,
