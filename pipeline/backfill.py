@@ -25,7 +25,8 @@ import psycopg
 from . import store
 from .archives import feed_links, older_pages, paged_url
 from .config import Limits, Settings
-from .feeds import FeedItem, ParsedFeed, item_key, parse_feed
+from .feeds import FeedItem, ParsedFeed, item_key
+from .feedwork import parse_bounded
 from .fetch import Fetcher
 from .ingest import FEED_ACCEPT, FEED_LOCK_WAIT_SECONDS, Progress, RunSummary, WorkItem, run_items
 from .reasons import ItemError
@@ -141,7 +142,7 @@ def _read_feed(
 ) -> tuple[ParsedFeed, list[str]]:
     response = fetcher.get(url, timeout=limits.feed_timeout, accept=FEED_ACCEPT, robots=robots)
     found.documents += 1
-    parsed = parse_feed(response.body, url, limits.max_items_per_feed)
+    parsed = parse_bounded(limits, response.body, url)
     return parsed, older_pages(feed_links(response.body, url))
 
 

@@ -32,6 +32,7 @@ class Limits:
     """Bounds on every stage (RELIABILITY.md, I3). Sizes in bytes, times in seconds."""
 
     feed_timeout: float = 30.0
+    feed_parse_timeout: float = 10.0  # parsing one feed document, in the feed worker
     page_timeout: float = 60.0
     connect_timeout: float = 10.0
     max_body_bytes: int = 10 * 1024 * 1024
@@ -52,6 +53,7 @@ class Limits:
         d = cls()
         return cls(
             feed_timeout=_float("NEWSFLOW_FEED_TIMEOUT", d.feed_timeout),
+            feed_parse_timeout=_float("NEWSFLOW_FEED_PARSE_TIMEOUT", d.feed_parse_timeout),
             page_timeout=_float("NEWSFLOW_PAGE_TIMEOUT", d.page_timeout),
             connect_timeout=_float("NEWSFLOW_CONNECT_TIMEOUT", d.connect_timeout),
             max_body_bytes=_int("NEWSFLOW_MAX_BODY_BYTES", d.max_body_bytes),

@@ -13,6 +13,7 @@ fetchable for the feed and its own items, and nothing else on 127.0.0.1 or elsew
 from __future__ import annotations
 
 import ipaddress
+import re
 import socket
 import threading
 import time
@@ -25,6 +26,7 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 import httpx
 from protego import Protego
 
+from .clean import clean_text
 from .config import USER_AGENT, Limits
 from .reasons import ItemError
 from .urls import ALLOWED_SCHEMES
@@ -46,17 +48,18 @@ class Response:
     not_modified: bool = False
     moved_to: str | None = None  # final URL when every redirect on the way was permanent
 
+    # Header values come from outside: what newsflow keeps of them is cleaned here, once.
     @property
     def content_type(self) -> str:
-        return self.headers.get("content-type", "").split(";")[0].strip().lower()
+        return clean_text(self.headers.get("content-type", ""), 200).split(";")[0].strip().lower()
 
     @property
     def etag(self) -> str | None:
-        return self.headers.get("etag")
+        return clean_text(self.headers.get("etag"), 1000) or None
 
     @property
     def last_modified(self) -> str | None:
-        return self.headers.get("last-modified")
+        return clean_text(self.headers.get("last-modified"), 200) or None
 
 
 class Origin(NamedTuple):
@@ -468,14 +471,18 @@ class Fetcher:
             raise ItemError("connection", f"connection failed for {url[:200]}: {type(exc).__name__}: {exc}") from exc
 
 
+_DELAY_SECONDS = re.compile(r"[0-9]{1,9}")  # RFC 9110: delay-seconds is 1*DIGIT, ASCII only
+
+
 def _retry_after(value: str | None) -> float | None:
+    """Seconds a Retry-After header asks for, or None when it says nothing usable."""
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
+    if _DELAY_SECONDS.fullmatch(value):
         return float(value)
     try:
         when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+        return max(0.0, when.timestamp() - time.time())
+    except (TypeError, ValueError, OverflowError, IndexError):
         return None
-    return max(0.0, when.timestamp() - time.time())

@@ -24,7 +24,8 @@ import psycopg
 from . import db, runs, store
 from .config import Settings
 from .extract import looks_like_html
-from .feeds import FeedItem, parse_feed
+from .feeds import FeedItem
+from .feedwork import parse_bounded
 from .fetch import AddressGuard, Fetcher, Origin, Response, origin_of
 from .pagework import Chunk, ChunkResult, PageOutcome, PageTask, page_pool
 from .reasons import ItemError
@@ -227,7 +228,7 @@ def _poll_feed(
                 moved_to=response.moved_to,
             )
             return []
-        parsed = parse_feed(response.body, feed.fetch_url, settings.limits.max_items_per_feed)
+        parsed = parse_bounded(settings.limits, response.body, feed.fetch_url)
     except ItemError as exc:
         _feed_failed(conn, settings, feed, summary, exc)
         return []

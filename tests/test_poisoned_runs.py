@@ -45,10 +45,12 @@ def _rss(items: list[str], channel_title: str = "Harbour news") -> bytes:
     ).encode()
 
 
-def _pages(site, n: int, prefix: str = "good") -> list[str]:
+def _pages(site, n: int, prefix: str = "good", repeat: int = 1) -> list[str]:
     links = []
     for i in range(n):
-        paragraphs = [p.replace("pier", f"pier number {i} of {prefix}") for p in PARAGRAPHS]
+        paragraphs = [
+            p.replace("pier", f"pier number {i} of {prefix} ({k})") for k in range(repeat) for p in PARAGRAPHS
+        ]
         links.append(site.add(f"/{prefix}/{i}", news_page(f"Pier {prefix} {i}", paragraphs)))
     return links
 
@@ -108,20 +110,33 @@ def test_an_unexpected_error_in_one_feed_is_that_feeds_failure(settings, conn, s
     good = _pages(site, 2)
     bad = site.add("/bad.xml", _rss([_item("a", good[0], "a")]), "application/rss+xml")
     ok = site.add("/ok.xml", _rss([_item("b", good[1], "b")]), "application/rss+xml")
-    real = ingest_module.parse_feed
+    real = ingest_module.parse_bounded
 
-    def parse(body, url, *args, **kwargs):
+    def parse(limits, body, url):
         if url.endswith("/bad.xml"):
             raise RuntimeError("a bug met on this feed only")
-        return real(body, url, *args, **kwargs)
+        return real(limits, body, url)
 
-    monkeypatch.setattr(ingest_module, "parse_feed", parse)
+    monkeypatch.setattr(ingest_module, "parse_bounded", parse)
     summary = ingest(settings, [bad, ok])
     assert summary.status == "succeeded" and summary.stored == 1
     assert "internal_error" in summary.feeds_failed[bad]
     row = conn.execute("SELECT consecutive_failures, last_error_reason, last_error FROM feeds WHERE url = %s", [bad])
     failures, reason, message = row.fetchone()
     assert (failures, reason) == (1, "internal_error") and "a bug met" in message
+
+
+def test_feed_parsing_runs_in_a_worker_under_a_time_limit(settings, conn, site):
+    """A feed whose parse overruns its clock fails alone, as feed_malformed; the other feed is stored."""
+    good = _pages(site, 1)
+    many = [_item(f"item {i}", f"{site.base}/none/{i}", f"n{i}") for i in range(5000)]
+    slow = site.add("/slow.xml", _rss(many), "application/rss+xml")
+    ok = site.add("/ok.xml", _rss([_item("g", good[0], "g")]), "application/rss+xml")
+    hurried = replace(settings, limits=replace(settings.limits, feed_parse_timeout=0.001))
+    summary = ingest(hurried, [slow, ok])
+    assert summary.status == "succeeded" and summary.stored == 1
+    assert summary.feeds_failed[slow].startswith("feed_malformed: feed parsing stopped: timeout")
+    assert conn.execute("SELECT count(*) FROM feed_items").fetchone()[0] == 1
 
 
 def _cli(settings, *args: str) -> subprocess.Popen:
@@ -214,7 +229,7 @@ def test_a_stream_run_that_fails_is_recorded_failed(settings, conn, site, monkey
 
 def test_an_article_whose_nlp_fails_is_stored_and_completed_by_retry(settings, conn, site, capsys, monkeypatch):
     """NLP that overruns its limit leaves the article stored with its text, analysis pending."""
-    good = _pages(site, 2)
+    good = _pages(site, 2, repeat=80)  # long enough that spaCy is still busy when its clock is checked
     feed = site.add("/feed.xml", _rss([_item(f"g{i}", link, f"g{i}") for i, link in enumerate(good)]))
     starved = replace(settings, limits=replace(settings.limits, nlp_timeout=0.0001))
     summary = ingest(starved, [feed])
