@@ -165,17 +165,45 @@ class Quote:
 _QUOTES = """
 SELECT day, speaker, kind, cue, quote, article_title AS title, article_url AS url
 FROM v_statements
-WHERE speaker ILIKE %(speaker)s AND dated_at >= coalesce(%(since)s::timestamptz, '-infinity')
+WHERE {speaker_filter} AND dated_at >= coalesce(%(since)s::timestamptz, '-infinity')
 ORDER BY dated_at DESC, article_id, quote_start
 LIMIT %(limit)s
 """
 
 
+def speaker_entities(conn: psycopg.Connection, speaker: str) -> list[int]:
+    """The canonical entities a typed speaker name stands for, by the entity linking rules.
+
+    "Obama" and "Barack Obama" are the same person's row ("Obama" alone is the Obama who
+    dominates the name). Empty on a database without entity identity (before migration 7).
+    """
+    row = conn.execute("SELECT to_regclass('public.entity_overrides') IS NOT NULL").fetchone()
+    if not (row and row[0]):
+        return []
+    from .identity import lookup
+
+    return lookup(conn, speaker)
+
+
+def _speaker_filter(conn: psycopg.Connection, speaker: str, column: str = "speaker") -> tuple[sql.Composable, dict]:
+    """Statements of the entities ``speaker`` names; the name as written when it names none."""
+    ids = speaker_entities(conn, speaker)
+    if ids:
+        return sql.SQL("{} = ANY(%(speaker_ids)s)").format(sql.Identifier(f"{column}_entity_id")), {"speaker_ids": ids}
+    return sql.SQL("{} ILIKE %(speaker)s").format(sql.Identifier(column)), {"speaker": _like(speaker)}
+
+
 def quotes(conn: psycopg.Connection, speaker: str, *, since: datetime | None = None, limit: int = 50) -> list[Quote]:
-    """What a speaker said (name contains ``speaker``, any case), newest articles first."""
+    """What a speaker said, newest articles first.
+
+    ``speaker`` is resolved to canonical entities as the linker would ("Obama" = "Barack
+    Obama"); a name that is no entity matches speakers whose name contains it, any case.
+    """
     ensure_schema(conn)
+    where, params = _speaker_filter(conn, speaker)
+    query = sql.SQL(_QUOTES).format(speaker_filter=where)
     with conn.cursor(row_factory=class_row(Quote)) as cur:
-        return cur.execute(_QUOTES, {"speaker": _like(speaker), "since": since, "limit": limit}).fetchall()
+        return cur.execute(query, {**params, "since": since, "limit": limit}).fetchall()
 
 
 # Figures for the report ---------------------------------------------------------------------

@@ -378,6 +378,74 @@ def _add_history_commands(sub) -> None:
     rp.set_defaults(func=cmd_reprocess)
 
 
+# Entity curation (pipeline/entity_admin.py): decisions are stored as overrides that win over
+# the linking rules at every later run and reprocess.
+
+
+def cmd_entities(settings: Settings, args: argparse.Namespace) -> int:
+    from . import entity_admin as admin
+
+    with db.connect(db.database_url(settings)) as conn:
+        db.upgrade(conn)
+        if args.entities_command == "list":
+            rows = admin.list_entities(conn, label=args.label, like=args.like, limit=args.limit)
+            for r in rows:
+                others = [a for a in r.aliases if a != r.name][:6]
+                also = f"  ({'; '.join(others)})" if others else ""
+                print(f"{r.id:>8}  {r.label:<6} {r.mentions:>7}  {r.name}{also}")
+            if not rows:
+                print("no entities match")
+            return 0
+        if args.entities_command == "show":
+            shown = admin.show(conn, args.id)
+            if shown["asked"] != shown["id"]:
+                print(f"entity {shown['asked']} was merged into {shown['id']}")
+            fields = "id name label key mentions articles statements surname first_name middle_initial suffix"
+            for field in (fields + " org_key acronym place_code").split():
+                if shown.get(field) not in (None, ""):
+                    print(f"{field:>15}: {shown[field]}")
+            print(f"{'aliases':>15}: {'; '.join(shown['aliases'])}")
+            for m in shown["merged"]:
+                print(f"{'merged':>15}: {m['id']} {m['name']} ({m['label']})")
+            for o in shown["overrides"]:
+                detail = o["value"] or o["name_key"] or o["other_id"] or ""
+                print(f"{'override':>15}: {o['kind']} {detail}")
+            return 0
+        if args.entities_command == "merge":
+            target = admin.merge(conn, args.id, args.others)
+            print(f"merged {', '.join(map(str, args.others))} into {target}")
+            return 0
+        if args.entities_command == "split":
+            new_id = admin.split(conn, args.id, args.alias)
+            print(f"{args.alias!r} is now entity {new_id}")
+            return 0
+        target = admin.rename(conn, args.id, args.name)
+        print(f"entity {target} is now named {args.name!r}")
+        return 0
+
+
+def _add_entity_commands(sub) -> None:
+    ent = sub.add_parser("entities", help="list, show and curate canonical entities (people, organisations, places)")
+    ent_sub = ent.add_subparsers(dest="entities_command", required=True)
+    ls = ent_sub.add_parser("list", help="canonical entities, most mentioned first")
+    ls.add_argument("--label", choices=["PERSON", "ORG", "GPE", "LOC", "NORP", "FAC"], help="only this label")
+    ls.add_argument("--like", metavar="TEXT", help="name or an alias contains TEXT (any case)")
+    ls.add_argument("--limit", type=_rows, default=50, help="most entities shown")
+    show = ent_sub.add_parser("show", help="one entity: names, counts, merged rows, overrides (old ids resolve)")
+    show.add_argument("id", type=int)
+    merge = ent_sub.add_parser("merge", help="merge the other entities into the first; the names follow it from now on")
+    merge.add_argument("id", type=int, help="the entity that stays")
+    merge.add_argument("others", type=int, nargs="+", metavar="ID", help="entities merged into it")
+    split = ent_sub.add_parser("split", help="move the mentions written ALIAS off an entity onto their own")
+    split.add_argument("id", type=int)
+    split.add_argument("--alias", required=True, metavar="TEXT", help="the name as written in the mentions")
+    rename = ent_sub.add_parser("rename", help="the name analysts see for an entity; rules never change it")
+    rename.add_argument("id", type=int)
+    rename.add_argument("name")
+    for p in (ls, show, merge, split, rename):
+        p.set_defaults(func=cmd_entities)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="newsflow",
@@ -429,6 +497,7 @@ def build_parser() -> argparse.ArgumentParser:
     retry.set_defaults(func=cmd_retry)
     _add_analyst_commands(sub)
     _add_history_commands(sub)
+    _add_entity_commands(sub)
     return parser
 
 

@@ -193,6 +193,10 @@ def _trim(span: Span, label: str) -> tuple[int, int] | None:
         if tok.text in _CLAUSE_WORDS:
             end = tok.i  # "American Music Awards after Swift": the name ends before the clause
             break
+    for tok in doc[start + 1 : end]:
+        if tok.text in {"(", "["}:
+            end = tok.i  # "World Health Organization (WHO": the name ends before the bracket
+            break
     for tok in doc[start:end] if label in {"PERSON", "ORG"} else ():
         if _is_number(tok.text):
             end = tok.i  # "Uchiyama 6-2", "Trump 43 percent to": the name ends before the number
@@ -207,6 +211,8 @@ def _trim(span: Span, label: str) -> tuple[int, int] | None:
                 break
             start += 1
         start, end = _without_headline_words(doc, start, end)
+        if end - start >= 3 and names.is_place_word(doc[start].text):
+            start += 1  # "(Senator from) Vermont Bernie Sanders": the state is not his name
         caps = [t.i for t in doc[start : end - 1] if _is_position_code(t.text)]
         if caps and end - (caps[-1] + 1) >= 2:
             start = caps[-1] + 1  # "Browns DL Sheldon Richardson": the name follows the position

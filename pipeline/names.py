@@ -242,6 +242,22 @@ def place_code(name: str) -> str | None:
 
 
 @cache
+def is_place_word(word: str) -> bool:
+    """A country or a country's state or province ("Vermont"), so not the start of a person's name."""
+    import pycountry
+
+    if not (word[:1].isupper() and word.isalpha()):
+        return False
+    if place_code(word):
+        return True
+    try:
+        pycountry.subdivisions.lookup(word)
+    except LookupError:
+        return False
+    return True
+
+
+@cache
 def place_name(code: str) -> str:
     import pycountry
 
