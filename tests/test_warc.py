@@ -511,3 +511,108 @@ def test_cli_backfill_warc(settings, tmp_path, monkeypatch, capsys):
     assert "stored" in out and "off_domain 1" in out
     assert main(["backfill", "--warc", str(path), "--feed", "http://x.test/feed", "--since", SINCE]) == 2
     assert "one source" in capsys.readouterr().err
+
+
+# --- CC-NEWS by month over a loopback imitation of Common Crawl ------------------------------
+
+MONTH_DIR = "/crawl-data/CC-NEWS/2022/11"
+
+
+class CommonCrawl:
+    """Serves ``warc.paths.gz`` and the WARC files, honouring ``Range``; can drop a transfer once."""
+
+    def __init__(self, site, files: dict[str, bytes]):  # noqa: ANN001
+        self.files, self.ranges = files, []
+        self.drop: dict[str, int] = {}  # file -> the request (1, 2 ...) whose transfer breaks halfway
+        paths = "".join(f"crawl-data/CC-NEWS/2022/11/{name}\n" for name in files)
+        site.add(f"{MONTH_DIR}/warc.paths.gz", gzip.compress(paths.encode()), "application/octet-stream")
+        for name in files:
+            site.routes[f"{MONTH_DIR}/{name}"] = self._handler(name)
+
+    def _handler(self, name: str):  # noqa: ANN202
+        def handle(h):  # noqa: ANN001, ANN202
+            data = self.files[name]
+            asked = h.headers.get("Range")
+            start = int(asked.split("=", 1)[1].split("-", 1)[0]) if asked else 0
+            self.ranges.append((name, start))
+            broken = self.drop.get(name) == sum(1 for n, _ in self.ranges if n == name)
+            body = data[start:]
+            h.send_response(206 if asked else 200)
+            h.send_header("Content-Type", "application/octet-stream")
+            h.send_header("Content-Length", str(len(body)))
+            if asked:
+                h.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+            h.end_headers()
+            if broken:  # the connection breaks halfway through the file
+                h.wfile.write(body[: len(body) // 2])
+                h.wfile.flush()
+                h.close_connection = True
+                return None
+            h.wfile.write(body)
+            return None
+
+        return handle
+
+
+def _rows(url_: str) -> dict:
+    with psycopg.connect(url_) as c:
+        return {
+            "articles": c.execute(
+                "SELECT url, content_hash, published_at, fetched_at FROM articles ORDER BY url"
+            ).fetchall(),
+            "items": c.execute("SELECT item_key, state, reason, url FROM feed_items ORDER BY item_key").fetchall(),
+            "files": c.execute("SELECT state, records_seen, skipped FROM archive_files ORDER BY position").fetchall(),
+        }
+
+
+def test_cc_news_month_loads_the_same_rows_resumes_and_refetches_nothing(
+    settings, database_url, second_database, site, tmp_path, monkeypatch
+):
+    from dataclasses import replace
+
+    from pipeline.webarchive import load
+    from pipeline.webarchive.ccnews import load_month
+
+    monkeypatch.setattr(load, "BATCH_ITEMS", 2)  # saved offsets every two records: a resume has one to use
+    first = tmp_path / "CC-NEWS-20221101000000-00001.warc.gz"
+    mixed_warc(first)
+    second = tmp_path / "CC-NEWS-20221115000000-00002.warc.gz"
+    second.write_bytes(b"".join(members([response(p) for p in KILL_PAGES[:16]])))
+    crawl = CommonCrawl(site, {first.name: first.read_bytes(), second.name: second.read_bytes()})
+    crawl.drop[second.name] = 2  # the first request reads the file's format, the second its records
+    filters = Filters(read_domains(domains_file(tmp_path, DOMAIN)), Window.parse(SINCE, UNTIL))
+
+    result = load_month(settings, "2022-11", filters, base=site.base)
+    assert result.summary.status == "succeeded", result.summary.message
+    resumed_at = [start for name, start in crawl.ranges if name == second.name]
+    # format, records (broken halfway), records again from the saved offset, the last member's check
+    assert len(resumed_at) == 4 and resumed_at[:2] == [0, 0] and 0 < resumed_at[2] < resumed_at[3]
+    assert [f.state for f in result.totals.files] == ["done", "done"]
+
+    local = replace(settings, database_url=second_database)
+    assert load_warc(local, [str(first), str(second)], filters).summary.status == "succeeded"
+    assert _rows(database_url) == _rows(second_database)  # the same rows as the files read from disk
+    assert len(_rows(database_url)["articles"]) == 5 + 16
+
+    # a rerun of the month fetches nothing at all: the list is final, every file done
+    requests = len(site.requests)
+    again = load_month(settings, "2022-11", filters, base=site.base)
+    assert again.summary.status == "succeeded" and again.summary.seen == 0
+    assert len(site.requests) == requests
+
+    # a run killed inside the second file resumes there: the first is never read again
+    with psycopg.connect(database_url, autocommit=True) as c:
+        offset = c.execute(
+            "SELECT record_offset FROM item_sources s JOIN feeds f ON f.id = s.feed_id"
+            " WHERE f.url LIKE %s ORDER BY record_offset OFFSET 5 LIMIT 1",
+            ("%00002.warc.gz",),
+        ).fetchone()[0]
+        c.execute(
+            "UPDATE archive_files SET state = 'reading', offset_reached = %s WHERE location LIKE %s",
+            (offset, "%00002.warc.gz"),
+        )
+    crawl.ranges.clear()
+    resumed = load_month(settings, "2022-11", filters, base=site.base)
+    assert resumed.summary.status == "succeeded"
+    assert crawl.ranges[0] == (second.name, offset) and {name for name, _ in crawl.ranges} == {second.name}
+    assert resumed.summary.unchanged == 16 - 5 and resumed.summary.seen == 0

@@ -138,20 +138,24 @@ class _HttpStream:
 
     def __init__(self, response: httpx.Response, offset: int, url: str):
         self._response, self._url = response, url
-        self._chunks = response.iter_raw(READ_SIZE)
+        self._chunks = response.iter_raw()
         self._buffer = bytearray()
         self._pos = offset
+        self.failed: ArchiveError | None = None  # kept: FastWARC turns it into a plain OSError
 
     def read(self, size: int = -1) -> bytes:
-        while size < 0 or len(self._buffer) < size:
+        """What has arrived, up to ``size`` bytes (at least one unless at the end), as a socket
+        gives it: the records in the bytes received are parsed before the next ones arrive."""
+        while not self._buffer or size < 0:
             try:
                 chunk = next(self._chunks)
             except StopIteration:
                 break
             except httpx.HTTPError as exc:
-                raise ArchiveError(
+                self.failed = ArchiveError(
                     f"reading {self._url[:200]} failed: {type(exc).__name__}: {exc}", transient=True
-                ) from exc
+                )
+                raise self.failed from exc
             self._buffer += chunk
         n = len(self._buffer) if size < 0 else min(size, len(self._buffer))
         out = bytes(self._buffer[:n])
@@ -248,7 +252,9 @@ def detect_format(source: Source) -> str:
     """``warc.gz``, ``warc``, ``arc.gz`` or ``arc``, from the file's first bytes."""
     stream = source.open(0)
     try:
-        head = stream.read(READ_SIZE)
+        head = b""
+        while len(head) < 4096 and (chunk := stream.read(READ_SIZE)):
+            head += chunk
     finally:
         stream.close()
     gz = head.startswith(b"\x1f\x8b")
@@ -358,6 +364,8 @@ def _warc_gz(source: Source, start: int, want: _Want) -> Iterator[Record | Unrea
         except ArchiveError:
             raise
         except Exception as exc:  # noqa: BLE001 - FastWARC raises OSError or ValueError on corrupt input
+            if getattr(stream, "failed", None) is not None:
+                raise stream.failed from exc  # the connection broke: not the file's fault
             log.info("%s: %s after offset %s; reading member by member", source.location, exc, handled or pos)
         finally:
             stream.close()
@@ -399,6 +407,8 @@ def _warc_plain(source: Source, start: int, want: _Want) -> Iterator[Record | Un
         except ArchiveError:
             raise
         except Exception as exc:  # noqa: BLE001
+            if getattr(stream, "failed", None) is not None:
+                raise stream.failed from exc
             bad = (handled + 1) if handled is not None else pos
             yield Unreadable(bad, f"unreadable WARC data after offset {bad}: {exc}"[:500])
         finally:
