@@ -66,6 +66,15 @@ def connect(url: str, *, autocommit: bool = True) -> psycopg.Connection:
         raise DatabaseUnavailable(f"cannot connect to the database: {_first_line(exc)}") from exc
 
 
+def connection_lost(conn: psycopg.Connection) -> bool:
+    """Whether ``conn`` is gone, as opposed to having refused one statement.
+
+    psycopg files errors like "index row size exceeds maximum" or a statement timeout under
+    ``OperationalError`` too: those reject one article, while the run goes on.
+    """
+    return conn.closed or conn.broken
+
+
 def _first_line(exc: BaseException) -> str:
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 

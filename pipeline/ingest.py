@@ -162,7 +162,15 @@ def _load_feed(
     try:
         return _poll_feed(conn, fetcher, settings, feed, summary, retry_after)
     except psycopg.OperationalError:
-        raise
+        if db.connection_lost(conn):
+            raise
+        log.exception("the database refused a write for feed %s", feed.url)
+        try:
+            _feed_failed(conn, settings, feed, summary, ItemError("db_rejected", "the database refused a write"))
+        except psycopg.Error:
+            if db.connection_lost(conn):
+                raise
+        return []
     except Exception as exc:  # noqa: BLE001 - a bug met on one feed is that feed's failure (I2)
         log.exception("unexpected failure on feed %s", feed.url)
         _feed_failed(conn, settings, feed, summary, ItemError("internal_error", f"{type(exc).__name__}: {exc}"))
@@ -477,9 +485,9 @@ class _Flow:
             state, work.article_id = store.store_article(
                 self.conn, self.run_id, work.feed_id, work.item, work.page, analysis, published
             )
-        except psycopg.OperationalError as exc:
-            raise RunAborted(f"database connection lost: {db._first_line(exc)}") from exc
         except psycopg.Error as exc:
+            if db.connection_lost(self.conn):
+                raise RunAborted(f"database connection lost: {db._first_line(exc)}") from exc
             work.error = ItemError("db_rejected", f"{type(exc).__name__}: {db._first_line(exc)}")
         except Exception as exc:  # noqa: BLE001 - a bug met on one item is that item's failure (I2)
             log.exception("unexpected failure storing %s", work.item.link)

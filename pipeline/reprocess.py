@@ -219,11 +219,11 @@ def _saved(
     """Save one article's new derivation; the reason when the database refuses it."""
     try:
         _save(conn, run_id, article_id, ex, analysis)
-    except psycopg.OperationalError as exc:
-        raise RunAborted(f"database connection lost: {db._first_line(exc)}") from exc
     except psycopg.errors.UniqueViolation:
         return ItemError("db_rejected", "the re-extracted text duplicates another stored article")
     except psycopg.Error as exc:
+        if db.connection_lost(conn):
+            raise RunAborted(f"database connection lost: {db._first_line(exc)}") from exc
         return ItemError("db_rejected", f"{type(exc).__name__}: {db._first_line(exc)}")
     return None
 

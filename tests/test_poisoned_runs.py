@@ -126,6 +126,28 @@ def test_an_unexpected_error_in_one_feed_is_that_feeds_failure(settings, conn, s
     assert (failures, reason) == (1, "internal_error") and "a bug met" in message
 
 
+def test_a_statement_the_database_refuses_rejects_that_article_only(settings, conn, site, monkeypatch):
+    """psycopg files 'index row size exceeds maximum' under OperationalError: it is not a lost connection."""
+    from pipeline import store
+
+    good = _pages(site, 3)
+    feed = site.add("/feed.xml", _rss([_item(f"g{i}", link, f"g{i}") for i, link in enumerate(good)]))
+    real = store.write_analysis
+
+    def write_analysis(c, article_id, analysis):
+        real(c, article_id, analysis)
+        if article_id == 2:  # a real refusal by PostgreSQL: a btree entry over its size limit
+            c.execute("CREATE TEMP TABLE IF NOT EXISTS too_big (v text PRIMARY KEY)")
+            c.execute("INSERT INTO too_big SELECT string_agg(md5(i::text), '') FROM generate_series(1, 400) i")
+
+    monkeypatch.setattr(store, "write_analysis", write_analysis)
+    summary = ingest(settings, [feed])
+    assert summary.status == "succeeded" and summary.stored == 2
+    assert summary.quarantined == {"db_rejected": 1}
+    (message,) = conn.execute("SELECT message FROM feed_items WHERE state = 'quarantined'").fetchone()
+    assert "ProgramLimitExceeded" in message
+
+
 def test_feed_parsing_runs_in_a_worker_under_a_time_limit(settings, conn, site):
     """A feed whose parse overruns its clock fails alone, as feed_malformed; the other feed is stored."""
     good = _pages(site, 1)
