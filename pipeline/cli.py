@@ -55,6 +55,10 @@ def cmd_db_upgrade(settings: Settings, args: argparse.Namespace) -> int:
     with db.connect(db.database_url(settings)) as conn:
         applied = db.upgrade(conn)
         version = db.current_version(conn)
+        if "007_entity_identity.sql" in applied:  # rows linked by the older rules: one row per thing
+            from .identity import consolidate
+
+            consolidate(conn)
     print(
         f"applied {', '.join(applied)}" if applied else "database is up to date",
         f"(schema version {version})",
@@ -411,6 +415,12 @@ def cmd_entities(settings: Settings, args: argparse.Namespace) -> int:
                 detail = o["value"] or o["name_key"] or o["other_id"] or ""
                 print(f"{'override':>15}: {o['kind']} {detail}")
             return 0
+        if args.entities_command == "consolidate":
+            from .identity import consolidate
+
+            done = consolidate(conn)
+            print(f"matching columns filled for {done['filled']} entities; {done['merged']} rows merged")
+            return 0
         if args.entities_command == "merge":
             target = admin.merge(conn, args.id, args.others)
             print(f"merged {', '.join(map(str, args.others))} into {target}")
@@ -442,7 +452,10 @@ def _add_entity_commands(sub) -> None:
     rename = ent_sub.add_parser("rename", help="the name analysts see for an entity; rules never change it")
     rename.add_argument("id", type=int)
     rename.add_argument("name")
-    for p in (ls, show, merge, split, rename):
+    consolidate = ent_sub.add_parser(
+        "consolidate", help="merge rows that older versions split (one row per person, organisation, country)"
+    )
+    for p in (ls, show, merge, split, rename, consolidate):
         p.set_defaults(func=cmd_entities)
 
 

@@ -530,3 +530,126 @@ def lookup(conn: psycopg.Connection, text: str) -> list[int]:
         if people:
             return sorted(people)
     return sorted({r["id"] for r in rows if r["via_key"] in keys or r["org_key"] == names.org_key(text)})
+
+
+BACKFILL_BATCH = 2000
+
+
+def consolidate(conn: psycopg.Connection) -> dict[str, int]:
+    """Bring a database linked by older rules to one row per thing, without losing a mention.
+
+    Fills the matching columns of rows made before migration 7, then merges (``entity_merge``,
+    so every merged row keeps ``merged_into`` and its mentions and statements move): rows of
+    one country; compatible full names of a person; a lone surname into the person who
+    dominates it; organisations with one name without legal form. Rows an analyst decided on
+    are left alone. Idempotent; ``newsflow entities consolidate`` and ``newsflow db upgrade``
+    run it.
+    """
+    filled = _backfill_columns(conn)
+    merged = 0
+    with conn.cursor(row_factory=dict_row) as cur:
+        rows = cur.execute(
+            f"SELECT {_columns('e')}, NULL::text AS via_key FROM entities e WHERE e.merged_into IS NULL"
+        ).fetchall()
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for r in rows:
+        if r["place_code"]:
+            groups.setdefault(("place", r["place_code"]), []).append(r)
+        elif r["label"] == "PERSON" and r["surname"]:
+            groups.setdefault(("person", r["surname"]), []).append(r)
+        elif r["org_key"] and r["label"] in CROSS_LABELS:
+            groups.setdefault(("org", r["org_key"]), []).append(r)
+    for (kind, value), members in list(groups.items()):
+        if kind == "org" and " " not in value and ("person", value) in groups:
+            # "Obama" tagged ORG: the person's, when a person dominates the name (decided below).
+            groups[("person", value)] += members
+            del groups[(kind, value)]
+    for (kind, _value), members in sorted(groups.items()):
+        pairs = _group_merges(kind, members)
+        if not pairs:
+            continue
+        with conn.transaction():
+            for loser, survivor in pairs:
+                conn.execute(MERGE, {"loser": loser, "survivor": survivor})
+                merged += 1
+    return {"filled": filled, "merged": merged}
+
+
+def _group_merges(kind: str, members: list[dict]) -> list[tuple[int, int]]:
+    members = [r for r in members if not r["curated"]]
+    ranked = sorted(members, key=lambda r: (-r["mention_count"], r["id"]))
+    if len(ranked) < 2:
+        return []
+    if kind in ("place", "org"):
+        return [(r["id"], ranked[0]["id"]) for r in ranked[1:]]
+    # People: compatible full names join the most mentioned of them; then the lone surname.
+    heads: list[tuple[dict, int]] = []  # (representative row, total mentions)
+    pairs: list[tuple[int, int]] = []
+    for r in ranked:
+        if not r["first_name"]:
+            continue
+        person = _row_person(r)
+        for i, (head, total) in enumerate(heads):
+            if names.compatible(person, _row_person(head)):
+                pairs.append((r["id"], head["id"]))
+                heads[i] = (head, total + r["mention_count"])
+                break
+        else:
+            heads.append((r, r["mention_count"]))
+    heads.sort(key=lambda h: -h[1])
+    lone = [r for r in ranked if not r["first_name"]]
+    if heads and lone:
+        top = heads[0][1]
+        second = heads[1][1] if len(heads) > 1 else 0
+        if len(heads) == 1 or (top >= DOMINANCE * max(second, 1) and top >= 3):
+            pairs += [
+                (r["id"], heads[0][0]["id"])
+                for r in lone
+                if r["label"] == "PERSON" or r["mention_count"] * DOMINANCE <= top
+            ]
+    elif not heads and len(lone) > 1:
+        people = [r for r in lone if r["label"] == "PERSON"]
+        orgs = [r for r in lone if r["label"] != "PERSON"]
+        keep = (orgs or people)[0]
+        pairs += [(r["id"], keep["id"]) for r in lone if r is not keep and r["label"] == keep["label"]]
+    return pairs
+
+
+_FILL = """
+UPDATE entities e SET surname = f.surname, first_name = f.first_name, middle_initial = f.middle_initial,
+    suffix = f.suffix, org_key = f.org_key, acronym = f.acronym, place_code = f.place_code
+FROM jsonb_to_recordset(%(rows)s) AS f(id bigint, surname text, first_name text, middle_initial text,
+    suffix text, org_key text, acronym text, place_code text)
+WHERE e.id = f.id
+"""
+
+
+def _backfill_columns(conn: psycopg.Connection) -> int:
+    """Matching columns for rows that have none (made before migration 7), in batches by id."""
+    done, last = 0, 0
+    while True:
+        batch = conn.execute(
+            """
+            SELECT id, label, name FROM entities
+            WHERE id > %(last)s AND merged_into IS NULL
+              AND surname IS NULL AND org_key IS NULL AND place_code IS NULL
+            ORDER BY id LIMIT %(n)s
+            """,
+            {"last": last, "n": BACKFILL_BATCH},
+        ).fetchall()
+        if not batch:
+            return done
+        fills = []
+        for entity_id, label, name in batch:
+            p = plan(Cluster(id=0, label=label, name=name, aliases={name}))
+            row = p.new_row()
+            if p.label != label and not (p.place_code and label in CROSS_LABELS | {"PERSON"}):
+                row.update(surname=None, first_name=None, middle_initial=None, suffix=None)
+            fills.append({"id": entity_id, **{k: row[k] for k in _FILL_FIELDS}})
+        with conn.transaction():
+            conn.execute(_FILL, {"rows": Jsonb(fills)})
+        done += len(fills)
+        last = batch[-1][0]
+
+
+_FILL_FIELDS = ("surname", "first_name", "middle_initial", "suffix", "org_key", "acronym", "place_code")
