@@ -363,3 +363,58 @@ def reconcile(db_url: str, run_ids: Iterable[int]) -> dict[str, int]:
     if problems:
         raise LedgerMismatch("ledger does not reconcile:\n" + "\n".join(problems))
     return totals
+
+
+def archive_plan(
+    db_url: str,
+    month: str | None,
+    paths: list[str] | None,
+    base: str | None,
+    domains: list[str] | None,
+    all_domains: bool,
+    since: str | None,
+    until: str | None,
+    language: str | None,
+) -> list[dict[str, Any]]:
+    """One ``archive_load`` call per WARC file: the CC-NEWS month's files (listed into the
+    ledger in their order), or the given paths/URLs. Bad params fail here, once."""
+    from .webarchive.ccnews import plan_month
+    from .webarchive.load import filters_from, prepare
+
+    if bool(month) == bool(paths):
+        raise ValueError("give either a CC-NEWS month or a list of WARC paths/URLs")
+    settings = settings_for(db_url)
+    prepare(settings, filters_from(domains, since, until, language), all_domains)  # no domains at all: fail now
+    files = plan_month(settings, month, base) if month else list(dict.fromkeys(p.strip() for p in paths or []))
+    common = {
+        "domains": list(domains) if domains else None,
+        "all_domains": all_domains,
+        "since": since,
+        "until": until,
+        "language": language,
+    }
+    return [{"location": location, **common} for location in files]
+
+
+def archive_load(
+    db_url: str,
+    location: str,
+    domains: list[str] | None,
+    all_domains: bool,
+    since: str | None,
+    until: str | None,
+    language: str | None,
+) -> int:
+    """Load one WARC/ARC file (resuming where an earlier try stopped); return its run id."""
+    from .webarchive.load import filters_from, load_warc
+
+    prepare_task_process()
+    result = load_warc(
+        settings_for(db_url), [location], filters_from(domains, since, until, language), all_domains=all_domains
+    )
+    log.info("archive %s: %s; %s", location, result.summary.counts(), result.totals.describe())
+    for url, error in result.summary.feeds_failed.items():
+        log.warning("archive file failed: %s (%s)", url, error)
+    if result.summary.feeds_failed:
+        raise RuntimeError(f"{location}: {'; '.join(result.summary.feeds_failed.values())[:500]}")
+    return result.summary.run_id

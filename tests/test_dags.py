@@ -34,11 +34,21 @@ if importlib.util.find_spec("airflow") is None:  # checked without importing: se
 
 REPO = Path(__file__).resolve().parents[1]
 DAGS = REPO / "dags"
-DAG_IDS = {"newsflow_ingest", "newsflow_backfill", "newsflow_reprocess", "newsflow_report"}
+DAG_IDS = {"newsflow_ingest", "newsflow_backfill", "newsflow_reprocess", "newsflow_report", "newsflow_archive_backfill"}
 PARAM_DEFAULTS = {
     "newsflow_report": {"days": 7},
     "newsflow_backfill": {"feed": None, "since": None, "until": None},
     "newsflow_reprocess": {"outdated_only": True, "since": None, "until": None, "by": "published", "chunk_size": 500},
+    "newsflow_archive_backfill": {
+        "month": None,
+        "cc_news_base": None,
+        "paths": None,
+        "domains": None,
+        "all_domains": False,
+        "since": None,
+        "until": None,
+        "language": None,
+    },
 }
 NOWHERE = "postgresql://nobody@127.0.0.1:9/nowhere?connect_timeout=1"
 
@@ -421,3 +431,49 @@ def test_database_url_from_the_airflow_connection_or_the_environment(airflow_env
     monkeypatch.delenv("NEWSFLOW_DATABASE_URL")
     with pytest.raises(tasks.NoDatabase, match="AIRFLOW_CONN_NEWSFLOW_DB"):
         tasks.airflow_database_url()
+
+
+# --- newsflow_archive_backfill ---------------------------------------------------------------
+
+
+def test_archive_dag_shape(dagbag):
+    dag = dagbag.dags["newsflow_archive_backfill"]
+    assert dag.schedule is None and dag.max_active_runs == 1
+    assert {"plan", "load_file", "reconcile"} == set(dag.task_ids)
+    assert dag.get_task("load_file").upstream_task_ids == {"plan"}
+    assert dag.get_task("load_file").max_active_tis_per_dagrun >= 1
+    assert {"month", "paths", "domains", "since", "until", "language"} <= set(dag.params.keys())
+
+
+def test_archive_dag_maps_a_cc_news_month_one_task_per_file(dagbag, newsflow_db, conn, site, tmp_path):
+    from .test_warc import DOMAIN, IN_WINDOW, KILL_PAGES, CommonCrawl, members, mixed_warc, response
+
+    first = tmp_path / "CC-NEWS-20221101000000-00001.warc.gz"
+    mixed_warc(first)
+    second = tmp_path / "CC-NEWS-20221115000000-00002.warc.gz"
+    second.write_bytes(b"".join(members([response(p) for p in KILL_PAGES[:4]])))
+    CommonCrawl(site, {first.name: first.read_bytes(), second.name: second.read_bytes()})
+    conf = {
+        "month": "2022-11",
+        "cc_news_base": site.base,
+        "domains": [DOMAIN],
+        "since": "2022-11-01",
+        "until": "2022-11-30",
+    }
+    run, states = _run(dagbag, "newsflow_archive_backfill", datetime(2022, 12, 1, tzinfo=UTC), conf)
+    assert sorted(i for t, i in states if t == "load_file") == [0, 1]  # one mapped task per file
+    stored = {r[0].rsplit("/", 1)[1] for r in conn.execute("SELECT url FROM articles")}
+    assert {p.slug for p in IN_WINDOW} | {p.slug for p in KILL_PAGES[:4]} <= stored
+    assert [r[0] for r in conn.execute("SELECT state FROM archive_files ORDER BY position")] == ["done", "done"]
+    counts, requests = table_counts(conn), len(site.requests)
+
+    _run(dagbag, "newsflow_archive_backfill", datetime(2022, 12, 2, tzinfo=UTC), conf)
+    assert table_counts(conn) == counts
+    assert len(site.requests) == requests  # the month is final and done: nothing fetched
+
+
+def test_archive_dag_refuses_bad_params(dagbag, newsflow_db):
+    dag = dagbag.dags["newsflow_archive_backfill"]
+    conf = {**PARAM_DEFAULTS["newsflow_archive_backfill"], "month": "2022-11", "paths": ["/tmp/x.warc.gz"]}
+    run = dag.test(logical_date=datetime(2022, 12, 3, tzinfo=UTC), run_conf=conf)
+    assert run.state == "failed"

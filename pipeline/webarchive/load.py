@@ -82,10 +82,10 @@ class Filters:
         return any(".".join(labels[i:]) in self.domains for i in range(len(labels)))
 
 
-def read_domains(path: str | Path) -> frozenset[str]:
-    """Domains (or URLs) one a line; ``#`` starts a comment."""
+def domain_set(entries: Iterable[str]) -> frozenset[str]:
+    """Domains from hosts or URLs (``www.`` dropped); blank entries and ``#`` comments ignored."""
     out = set()
-    for line in Path(path).read_text(encoding="utf-8").splitlines():
+    for line in entries:
         entry = line.split("#", 1)[0].strip()
         if not entry:
             continue
@@ -93,6 +93,21 @@ def read_domains(path: str | Path) -> frozenset[str]:
         if host:
             out.add(_bare(host))
     return frozenset(out)
+
+
+def filters_from(
+    domains: Iterable[str] | None, since: str | None, until: str | None, language: str | None
+) -> Filters:
+    """Filters from small values (DAG params, XCom): domains, a window, a language."""
+    from ..backfill import Window
+
+    window = Window.parse(since, until) if since else None
+    return Filters(domain_set(domains) if domains else None, window, language.strip().lower() if language else None)
+
+
+def read_domains(path: str | Path) -> frozenset[str]:
+    """Domains (or URLs) one a line; ``#`` starts a comment."""
+    return domain_set(Path(path).read_text(encoding="utf-8").splitlines())
 
 
 def feed_domains(conn: psycopg.Connection) -> frozenset[str]:
