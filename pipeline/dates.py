@@ -1,0 +1,208 @@
+"""When a page says it was published, and how it says so (pure: no I/O).
+
+The cascade, first answer wins:
+
+1. what the page states about itself in structured data: JSON-LD ``datePublished``
+   (``jsonld``), ``article:published_time`` and kin (``meta``), ``itemprop="datePublished"``
+   (``itemprop``), ``<time pubdate>`` (``time``);
+2. htmldate's extensive search (``htmldate``), run inside trafilatura's metadata pass so
+   the page is parsed once, with the URL's date used only after the page's own markup
+   (``deferred_url_extractor``): a URL date has no time of day;
+3. the date in the URL, ``/2022/11/09/`` (``url``).
+
+Modified dates are never publication dates: ``dateModified``, ``article:modified_time``
+and ``og:updated_time`` are not read, and htmldate is asked for the original date.
+``settle`` then puts the page's date next to the feed's (see its docstring).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+
+PAGE_SOURCES = ("jsonld", "meta", "itemprop", "time", "htmldate", "url")
+FEED = "feed"
+
+# <meta> names and properties that state the publication time (lower case).
+_META_KEYS = (
+    "article:published_time",
+    "og:article:published_time",
+    "og:published_time",
+    "datepublished",
+    "parsely-pub-date",
+    "sailthru.date",
+    "publish-date",
+    "publishdate",
+    "pubdate",
+    "publication_date",
+    "dc.date.issued",
+    "dcterms.issued",
+    "dcterms.created",
+    "dc.date.created",
+    "article.published",
+    "published_time",
+    "cxenseparse:recs:publishtime",
+)
+_ARTICLE_TYPES = re.compile(r"(?:Article|Posting|Report|BlogPosting|LiveBlogPosting|NewsArticle|WebPage)$", re.I)
+_URL_DATE = re.compile(
+    r"/((?:19|20)\d{2})[/_-]?(0[1-9]|1[0-2])[/_-]?(0[1-9]|[12]\d|3[01])(?:/|[_-]|\.html?|$)"
+)
+_URL_DATE_SEP = re.compile(r"/((?:19|20)\d{2})/(0?[1-9]|1[0-2])/(0?[1-9]|[12]\d|3[01])/")
+_MIN_YEAR = 1995
+
+
+@dataclass(frozen=True)
+class Found:
+    when: datetime
+    source: str
+    has_time: bool  # False when only the day is known (a URL, a bare date)
+
+
+def parse_when(text: str | None) -> tuple[datetime, bool] | None:
+    """An ISO 8601-ish timestamp or date as (aware datetime, has a time of day); naive is UTC."""
+    if not text or not isinstance(text, str):
+        return None
+    text = text.strip()
+    if len(text) < 8 or len(text) > 64:
+        return None
+    try:
+        when = datetime.fromisoformat(text.replace("Z", "+00:00") if text.endswith("Z") else text)
+        has_time = "T" in text or " " in text.strip()
+    except ValueError:
+        try:
+            from dateutil import parser as dateutil_parser
+
+            when = dateutil_parser.parse(text, default=datetime(2000, 1, 1))
+        except (ValueError, OverflowError, TypeError):
+            return None
+        has_time = bool(re.search(r"\d:\d\d", text))
+    if when.year < _MIN_YEAR:
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return when, has_time
+
+
+def _jsonld_objects(tree) -> list[dict]:  # noqa: ANN001 - an lxml element
+    found: list[dict] = []
+    for script in tree.iterfind('.//script[@type="application/ld+json"]'):
+        raw = (script.text or "").strip()
+        if not raw or len(raw) > 2_000_000:
+            continue
+        try:
+            data = json.loads(raw)
+        except ValueError:
+            continue
+        stack = [data]
+        while stack and len(found) < 200:
+            node = stack.pop()
+            if isinstance(node, list):
+                stack.extend(reversed(node))
+            elif isinstance(node, dict):
+                found.append(node)
+                graph = node.get("@graph")
+                if isinstance(graph, list):
+                    stack.extend(reversed(graph))
+                main = node.get("mainEntity")
+                if isinstance(main, dict | list):
+                    stack.append(main)
+    return found
+
+
+def jsonld_articles(tree) -> list[dict]:  # noqa: ANN001 - an lxml element
+    """The page's JSON-LD objects that describe an article (NewsArticle, BlogPosting …), in page order."""
+    out = []
+    for node in _jsonld_objects(tree):
+        kinds = node.get("@type")
+        kinds = kinds if isinstance(kinds, list) else [kinds]
+        if any(isinstance(k, str) and _ARTICLE_TYPES.search(k) for k in kinds):
+            out.append(node)
+    return out
+
+
+def structured_date(tree, articles: list[dict] | None = None) -> Found | None:  # noqa: ANN001
+    """The publication time the page states in structured data, with where it said it."""
+    articles = jsonld_articles(tree) if articles is None else articles
+    # An article object before a WebPage object: the WebPage date is the page's, often the same.
+    ranked = sorted(articles, key=lambda n: "WebPage" in str(n.get("@type")))
+    for node in ranked:
+        parsed = parse_when(node.get("datePublished") or node.get("dateCreated"))
+        if parsed:
+            return Found(parsed[0], "jsonld", parsed[1])
+    for meta in tree.iterfind(".//meta"):
+        key = (meta.get("property") or meta.get("name") or meta.get("itemprop") or "").strip().lower()
+        if key in _META_KEYS:
+            parsed = parse_when(meta.get("content"))
+            if parsed:
+                return Found(parsed[0], "meta", parsed[1])
+    for element in tree.xpath('.//*[@itemprop="datePublished"]'):
+        parsed = parse_when(element.get("datetime") or element.get("content") or (element.text or "").strip())
+        if parsed:
+            return Found(parsed[0], "itemprop", parsed[1])
+    for element in tree.xpath(".//time[@pubdate]"):
+        parsed = parse_when(element.get("datetime") or (element.text or "").strip())
+        if parsed:
+            return Found(parsed[0], "time", parsed[1])
+    return None
+
+
+def url_date(url: str | None) -> Found | None:
+    """The day a URL's path carries (``/2022/11/09/``, ``/20221109/``), at midnight UTC."""
+    if not url:
+        return None
+    path = url.split("?", 1)[0].split("#", 1)[0]
+    match = _URL_DATE_SEP.search(path) or _URL_DATE.search(path)
+    if not match:
+        return None
+    try:
+        day = date(int(match[1]), int(match[2]), int(match[3]))
+    except ValueError:
+        return None
+    return Found(datetime.combine(day, time(), UTC), "url", False)
+
+
+def from_htmldate(found: str | None, url: str | None) -> Found | None:
+    """htmldate's answer, named ``url`` when it is only the URL's day."""
+    parsed = parse_when(found)
+    if not parsed:
+        return None
+    when, _ = parsed
+    has_time = (when.hour, when.minute, when.second) != (0, 0, 0)
+    from_url = url_date(url)
+    if from_url and not has_time and from_url.when.date() == when.date():
+        return from_url
+    return Found(when, "htmldate", has_time)
+
+
+def page_date(structured: Found | None, htmldate: Found | None, url: Found | None, *, now: datetime | None = None) -> Found | None:
+    """The first of the cascade that is not in the future (a day's slack for time zones)."""
+    limit = (now or datetime.now(UTC)) + timedelta(days=1)
+    for found in (structured, htmldate, url):
+        if found is not None and found.when <= limit:
+            return found
+    return None
+
+
+AGREE_WITHIN = timedelta(hours=36)  # one calendar day either side of a page date without a time
+
+
+def settle(page: Found | None, feed: datetime | None) -> tuple[datetime | None, str | None]:
+    """``published_at`` and its source, from the page's date and the feed item's.
+
+    The page's date wins when it has one: it is the publisher's statement about this
+    article, while a feed's date is often the time the item entered the feed, was updated,
+    or was listed in an archive or sitemap. One exception: a page date known only to the
+    day (a URL, a bare date) that the feed's time falls on or next to is the same date
+    said more precisely, so the feed's time is taken (source ``feed``). With no page date,
+    the feed's date is used (``feed``). Both dates are stored either way
+    (``page_published_at``, ``feed_published_at``).
+    """
+    if feed is not None and feed.tzinfo is None:
+        feed = feed.replace(tzinfo=UTC)
+    if page is None:
+        return (feed, FEED) if feed is not None else (None, None)
+    if feed is not None and not page.has_time and abs(feed - page.when) <= AGREE_WITHIN:
+        return feed, FEED
+    return page.when, page.source
