@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from spacy.tokens import Doc, Token
 
 from .entities import TITLES, Cluster, Mention
+from .first_names import gender as first_name_gender
 from .quotes import DOUBLE, Quote, find_quotes
 
 EXTRACTOR_VERSION = "statements-3"
@@ -359,20 +360,7 @@ ROLE_GENDERS = {
     "actress": "f",
 }
 PRONOUN_GENDERS = {"he": "m", "him": "m", "his": "m", "himself": "m", "she": "f", "her": "f", "herself": "f"}
-_MALE_NAMES = (
-    "adam alan alex alexander andrew anthony ben benjamin bill bob boris brian bruce charles chris christopher"
-    " dan daniel david donald ed edward emmanuel eric frank gary george greg henry jack jacob james jason jeff"
-    " jeffrey jim joe john jon jonathan jose joseph josh justin keith ken kevin larry lee mark matt matthew michael"
-    " mike nick paul peter richard rick robert ron ryan sam scott sean stephen steve steven thomas tim tom vladimir"
-    " william xi"
-)
-_FEMALE_NAMES = (
-    "alexandria amy angela ann anna anne barbara beth betsy carol catherine christine claire diana elizabeth"
-    " ellen emily emma fiona hillary jane janet jennifer jessica julia julie karen kate kathleen kamala katherine"
-    " kristi laura linda lisa maria marie mary melania michelle nancy nicola rachel rebecca sarah sharon stephanie"
-    " susan taylor theresa ursula"
-)
-FIRST_NAMES = {n: "m" for n in _MALE_NAMES.split()} | {n: "f" for n in _FEMALE_NAMES.split()}
+# A first name's gender: US Social Security baby-name counts (pipeline/first_names.py).
 MIN_UNATTRIBUTED_WORDS = 4
 ATTRIBUTION_WINDOW = 14  # tokens after a quote in which its reporting verb may stand
 
@@ -1495,7 +1483,7 @@ def _genders(doc: Doc, index: _Index, clusters: dict[int, Cluster], narrated: Ca
     """A gender for each person whose text shows one: titles, role words, first names, pronouns.
 
     spaCy gives no gender. "Ms Smith", "the spokeswoman Ana Ruiz" or a name from
-    ``FIRST_NAMES`` is strong evidence; "his"/"her" in a sentence that names one person
+    the baby-name table (``first_names``) is strong evidence; "his"/"her" in a sentence that names one person
     before it is weak evidence. Unknown stays unknown (compatible with either pronoun).
     """
     votes: dict[int, dict[str, int]] = {}
@@ -1506,8 +1494,9 @@ def _genders(doc: Doc, index: _Index, clusters: dict[int, Cluster], narrated: Ca
     for cluster in clusters.values():
         if cluster.label == "PERSON":
             first = cluster.name.split()[0].casefold() if cluster.name.split() else ""
-            if first in FIRST_NAMES:
-                vote(cluster.id, FIRST_NAMES[first], 3)
+            sex = first_name_gender(first) if first else None
+            if sex is not None:
+                vote(cluster.id, sex, 3)
     for m in index.mentions:
         if clusters[m.cluster].label != "PERSON":
             continue
