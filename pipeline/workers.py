@@ -5,6 +5,11 @@ makes them hang, blow up in memory or crash costs one item, not the run (RELIABI
 C2.20, I3). The parent hands out one task at a time per worker, watches the clock and the
 worker's resident memory, kills a worker that overruns, quarantines its item with the
 stage it was in, and starts a fresh worker in its place.
+
+Workers ignore SIGINT: a terminal's Ctrl-C reaches every process of the foreground group,
+and stopping is the parent's decision (`newsflow run` finishes the items in flight; a batch
+run unwinds and leaves them for the rerun). A worker killed by the Ctrl-C instead would
+cost its task, and the next task handed to it, as "crashed".
 """
 
 from __future__ import annotations
@@ -13,10 +18,12 @@ import contextlib
 import logging
 import multiprocessing as mp
 import os
+import signal
 import time
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from multiprocessing import resource_tracker
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
@@ -51,6 +58,10 @@ _CURRENT: dict[str, Connection] = {}
 
 
 def _worker_main(conn: Connection, task_fn: Callable[[Any], Any], nice: int) -> None:
+    # Ignored before unblocked: a Ctrl-C that came while this process started up (held
+    # pending by the mask it was started with, see _sigint_held) is discarded, not delivered.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     _CURRENT["conn"] = conn
     if nice > 0:
         os.nice(nice)
@@ -77,11 +88,30 @@ def _rss_bytes(pid: int) -> int:
         return 0
 
 
+@contextlib.contextmanager
+def _sigint_held() -> Iterator[None]:
+    """Block SIGINT in this thread while a worker is started.
+
+    A spawned worker inherits the signal mask, so from its first instruction until
+    ``_worker_main`` ignores SIGINT (seconds: it imports spaCy first) a Ctrl-C stays pending
+    in it instead of killing it. The parent loses nothing: a SIGINT for it meanwhile goes to
+    another of its threads, or arrives when the mask is restored.
+    """
+    # Started first, on its own: starting the resource tracker unblocks SIGINT in this thread.
+    resource_tracker.ensure_running()
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
 class _Worker:
     def __init__(self, ctx: mp.context.BaseContext, task_fn: Callable[[Any], Any], nice: int = 0):
         self.conn, child = ctx.Pipe()
         self.process = ctx.Process(target=_worker_main, args=(child, task_fn, nice), daemon=True)
-        self.process.start()
+        with _sigint_held():
+            self.process.start()
         child.close()
         self.busy = False
         self.tag: Any = None
@@ -252,10 +282,12 @@ class WorkerPool:
         return results
 
     def abandon(self) -> None:
-        """Drop the running tasks (their caller gave up): their workers are replaced."""
+        """Drop the running tasks (their caller gave up, or is being stopped): their workers are
+        stopped, and fresh ones start when the pool is next used, not during a shutdown."""
         for worker in [w for w in self._workers if w.busy]:
-            worker.busy, worker.tag = False, None
-            self._replace(worker)
+            log.info("stopping worker %s (%s): its task was abandoned", worker.process.pid, worker.stage)
+            worker.kill()
+            self._workers.remove(worker)
         self._finished = []
 
     def _finish(self, worker: _Worker, value: Any) -> None:

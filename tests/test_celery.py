@@ -8,8 +8,10 @@ that the mapped tasks ran on both workers, that no item was fetched or stored tw
 newsflow tables hold exactly what a single-process ``ingest`` of the same feeds stores, and
 that the stored-articles asset started ``newsflow_report``.
 
-Skipped only when Redis does not answer or the Celery provider is not installed. Every process
-is killed (by process group) at the end; on failure the components' logs are printed.
+Skipped only when Redis does not answer or the Celery provider is not installed, and never in
+CI (the environment variable CI set, as CI services do): CI always has both, so there a missing
+one fails the test instead of passing it unnoticed. Every process is killed (by process group) at
+the end; on failure the components' logs are printed.
 """
 
 from __future__ import annotations
@@ -65,22 +67,49 @@ STARTUP_TIMEOUT = 120.0
 RUN_TIMEOUT = 150.0
 
 
+def in_ci() -> bool:
+    """CI=true (GitHub Actions, GitLab CI and others set it): the suite's services must be there."""
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def _skip(reason: str) -> None:
+    """Skip on a developer's machine; fail in CI, where a skip would hide a broken set-up."""
+    if in_ci():
+        pytest.fail(f"{reason} (CI is set: the Celery test must run there)", pytrace=False)
+    pytest.skip(reason)
+
+
 def _redis_or_skip() -> None:
     for dist in ("apache-airflow", "apache-airflow-providers-celery"):
         try:
             importlib.metadata.distribution(dist)  # not imported: see tests/test_dags.py airflow_env
         except importlib.metadata.PackageNotFoundError:
-            pytest.skip(f"{dist} is not installed (pip install -e '.[dev]')")
+            _skip(f"{dist} is not installed (pip install -e '.[dev]')")
     if importlib.util.find_spec("redis") is None or importlib.util.find_spec("celery") is None:
-        pytest.skip("celery or the redis client is not installed (pip install -e '.[dev]')")
+        _skip("celery or the redis client is not installed (pip install -e '.[dev]')")
     import redis
 
     try:
         client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
         client.ping()
     except redis.RedisError as exc:
-        pytest.skip(f"Redis is not reachable at {REDIS_URL}: {exc}")
+        _skip(f"Redis is not reachable at {REDIS_URL}: {exc}")
     client.flushdb()  # a broker DB of our own: nothing queued by an earlier, interrupted run
+
+
+@pytest.mark.parametrize(("ci", "outcome"), [(None, pytest.skip.Exception), ("true", pytest.fail.Exception)])
+def test_no_redis_is_a_skip_on_a_laptop_and_a_failure_in_ci(monkeypatch, ci, outcome):
+    """Nothing answers on port 1: a developer without Redis skips; CI, which has it, fails."""
+    monkeypatch.setattr(sys.modules[__name__], "REDIS_URL", "redis://127.0.0.1:1/11")
+    if ci is None:
+        monkeypatch.delenv("CI", raising=False)
+    else:
+        monkeypatch.setenv("CI", ci)
+    with pytest.raises((pytest.skip.Exception, pytest.fail.Exception)) as raised:
+        _redis_or_skip()
+    assert raised.type is outcome, raised.value
+    monkeypatch.setenv("CI", "false")  # as some CI templates leave it outside CI
+    assert not in_ci()
 
 
 def _free_port() -> int:
@@ -265,7 +294,8 @@ print("EXIT", child.exitcode)
 
 def test_a_task_forked_in_a_celery_worker_can_start_page_workers(tmp_path: Path):
     """What an Airflow task inherits from a Celery prefork process and the ``airflow`` command."""
-    pytest.importorskip("billiard")
+    if importlib.util.find_spec("billiard") is None:
+        _skip("billiard (Celery's process pool) is not installed (pip install -e '.[dev]')")
     script = tmp_path / "airflow"  # the name of the command whose process the task is forked from
     script.write_text(FORKED_TASK, encoding="utf-8")
     env = {**os.environ, "PYTHONPATH": str(REPO)}

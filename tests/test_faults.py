@@ -1,4 +1,4 @@
-"""Faults mid-run: the database going away, kill -9, two loaders at once (RELIABILITY.md C4, C5)."""
+"""Faults mid-run: the database going away, kill -9, Ctrl-C, two loaders at once (RELIABILITY.md C4, C5)."""
 
 from __future__ import annotations
 
@@ -158,11 +158,109 @@ def test_two_loaders_on_the_same_feed_store_nothing_twice(settings, conn, site):
 
 
 @pytest.mark.parametrize("bad", ["postgresql://nobody@127.0.0.1:1/none"])
-def test_unreachable_database_is_a_clear_error(settings, site, bad):
+def test_unreachable_database_is_a_clear_error(settings, site, bad, capsys, monkeypatch):
     from dataclasses import replace
 
     from pipeline.db import DatabaseUnavailable
 
-    with pytest.raises(DatabaseUnavailable):
-        ingest(replace(settings, database_url=bad), [serve_demo_site(site)])
-    assert RunAborted  # the other failure the CLI reports as a message
+    feed = serve_demo_site(site)
+    with pytest.raises(DatabaseUnavailable, match="cannot connect to the database"):
+        ingest(replace(settings, database_url=bad), [feed])
+    assert site.requests == []  # nothing fetched for a run that cannot be recorded
+    monkeypatch.setenv("NEWSFLOW_DATABASE_URL", bad)
+    assert main(["ingest", "--feed", feed]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("newsflow: error: cannot connect to the database") and "Traceback" not in err
+
+
+def test_database_lost_while_storing_aborts_the_run(settings, conn, site, monkeypatch):
+    """The other failure the CLI reports as a message: ``RunAborted``. The lost connection
+    cannot end its run's record; the next run finds the run's lock gone and marks it aborted."""
+    from pipeline import store
+
+    real = store.store_article
+
+    def lost(conn_, *args, **kwargs):
+        conn.execute("SELECT pg_terminate_backend(%s)", (conn_.info.backend_pid,))
+        return real(conn_, *args, **kwargs)
+
+    feed = serve_demo_site(site)
+    with monkeypatch.context() as patch:
+        patch.setattr(store, "store_article", lost)
+        with pytest.raises(RunAborted, match="database connection lost"):
+            ingest(settings, [feed])
+    assert conn.execute("SELECT status FROM ops.runs").fetchall() == [("running",)]
+    assert conn.execute("SELECT count(*) FROM articles").fetchone()[0] == 0
+    assert ingest(settings, [feed]).stored == 5
+    runs = conn.execute("SELECT status FROM ops.runs ORDER BY id").fetchall()
+    assert runs == [("aborted",), ("succeeded",)]
+
+
+def test_ctrl_c_on_newsflow_run_quarantines_nothing(settings, site, tmp_path):
+    """A terminal's Ctrl-C signals the whole process group, page workers included (issue 13,
+    item 5): the run finishes or releases the item in flight, and quarantines nothing."""
+    sentence = "<div><p>Paragraph {} has several words in it to keep the extractor busy.</p></div>"
+    heavy = ("<html><body>" + "".join(sentence.format(i) for i in range(3000)) + "</body></html>").encode()
+    served = threading.Event()
+
+    def light_stored() -> bool:
+        with psycopg.connect(settings.database_url, autocommit=True) as conn:
+            if not conn.execute("SELECT to_regclass('public.articles') IS NOT NULL").fetchone()[0]:
+                return False
+            return conn.execute("SELECT count(*) FROM articles").fetchone()[0] > 0
+
+    def heavy_page(_h) -> Reply:
+        # Held back until the first page is stored: the workers are up and idle, so this page
+        # is handed to one at once and takes seconds to extract.
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline and not light_stored():
+            time.sleep(0.1)
+        served.set()
+        return Reply(200, heavy, {"Content-Type": "text/html"})
+
+    site.add("/light", news_page("Pier story", _story(1)))
+    site.routes["/heavy"] = heavy_page
+    feed = site.add(
+        "/feed.xml",
+        rss(
+            [FeedEntry("light", site.url("/light"), guid="light"), FeedEntry("heavy", site.url("/heavy"), guid="heavy")]
+        ),
+        "application/rss+xml",
+    )
+    env = {
+        **os.environ,
+        "NEWSFLOW_DATABASE_URL": settings.database_url,
+        "NEWSFLOW_HOME": str(tmp_path / "home"),
+        "NEWSFLOW_HOST_MIN_DELAY": "0",
+        "NEWSFLOW_NLP_WORKERS": "2",  # one extracting, one idle: neither may die of the Ctrl-C
+        "NEWSFLOW_NLP_MAX_CHARS": "3000",
+    }
+    cmd = [sys.executable, "-m", "pipeline.cli", "run", "--feed", feed, "--poll-min", "1", "--duration", "300"]
+    proc = subprocess.Popen(
+        cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
+    try:
+        assert served.wait(240), "the heavy page was never requested"
+        os.killpg(proc.pid, signal.SIGINT)  # what the terminal does: the parent and its workers
+        out, err = proc.communicate(timeout=180)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert proc.returncode == 0, out + err
+    assert "received SIGINT" in out
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err and "replacing worker" not in err, err
+    with psycopg.connect(settings.database_url, autocommit=True) as conn:
+        rows = dict(conn.execute("SELECT guid, state FROM feed_items").fetchall())
+        assert rows.get("light") == "stored" and rows.get("heavy") in ("stored", None), rows  # stored or released
+        assert [s for (s,) in conn.execute("SELECT status FROM ops.runs")] == ["succeeded"]
+        if rows.get("heavy") is None:  # released: the next run stores it
+            rerun = subprocess.run(
+                [sys.executable, "-m", "pipeline.cli", "ingest", "--feed", feed],
+                env=env,
+                capture_output=True,
+                timeout=300,
+            )
+            assert rerun.returncode == 0, rerun.stderr
+        rows = dict(conn.execute("SELECT guid, state FROM feed_items").fetchall())
+        assert rows == {"light": "stored", "heavy": "stored"}

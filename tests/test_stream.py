@@ -72,6 +72,18 @@ def _warm_workers(settings) -> None:
     page_pool(settings).map([PageTask(page, "http://warm.test/", settings.spacy_model, 1000)])
 
 
+def _wait_for(condition, what: str, timeout: float = 60.0) -> None:
+    """Poll ``condition`` until it holds; fail after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def _count(conn: psycopg.Connection, sql: str) -> int:
+    return conn.execute(sql).fetchone()[0]
+
+
 def test_stream_stores_items_as_they_are_published_and_tail_prints_them(settings, conn, site):
     _warm_workers(settings)
     publisher = PublishingSite(site, every=1.0, first=2)
@@ -81,7 +93,8 @@ def test_stream_stores_items_as_they_are_published_and_tail_prints_them(settings
         target=tail, kwargs={"settings": settings, "speaker": "Ruiz", "timeout": 19, "out": tailed.append}
     )
     listener.start()
-    time.sleep(0.5)
+    listening = "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN %'"
+    _wait_for(lambda: _count(conn, listening) == 1, "tail to listen")
     summary = run_stream(settings, [site.url("/feed.xml")], poll_min=0.5, poll_max=2.0, duration=10, out=lines.append)
     published_before_end = publisher.published() - 4  # items published well before the stop
     listener.join()
@@ -102,9 +115,23 @@ def test_stop_releases_queued_items_and_a_restart_finishes_them(settings, conn, 
     PublishingSite(site, every=1000.0, first=70, slow=0.05)
     stream = Stream(settings, [site.url("/feed.xml")], out=lambda _line: None)
     settings = replace(settings, limits=replace(settings.limits, host_concurrency=1))
-    timer = threading.Timer(2.0, stream.stop)
-    timer.start()
+
+    waited: list[BaseException] = []
+
+    def stop_once_something_is_stored() -> None:
+        has_articles = "SELECT count(*) FROM pg_tables WHERE schemaname = 'public' AND tablename = 'articles'"
+        try:
+            _wait_for(lambda: _count(conn, has_articles) and _count(conn, "SELECT count(*) FROM articles"), "a store")
+        except BaseException as exc:  # noqa: BLE001 - reported by the main thread
+            waited.append(exc)
+        finally:
+            stream.stop()  # the batch in progress finishes; what is still queued is released
+
+    stopper = threading.Thread(target=stop_once_something_is_stored, daemon=True)
+    stopper.start()
     first = run_stream(settings, stream=stream, poll_min=0.5, poll_max=1.0)
+    stopper.join()
+    assert not waited, waited
     partial = conn.execute("SELECT count(*) FROM articles").fetchone()[0]
     assert 0 < partial < 70 and first.stored == partial
     # The feed's validators were not saved: the restart sees every item again.
