@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from spacy.tokens import Doc, Span
 
 from . import names
+from .first_names import is_first_name
 
 MAX_NAME_CHARS = 200
 KEPT_LABELS = {"PERSON", "ORG", "GPE", "LOC", "NORP", "FAC"}
@@ -218,6 +219,14 @@ def _trim(span: Span, label: str) -> tuple[int, int] | None:
             start = caps[-1] + 1  # "Browns DL Sheldon Richardson": the name follows the position
     elif doc[start].lower_ == "the" and end - start > 1:
         start += 1
+    elif (
+        label == "ORG"
+        and end - start in (3, 4)
+        and names.is_place_word(doc[start].text)
+        and is_first_name(doc[start + 1].text)
+        and all(t.is_title for t in doc[start + 1 : end])
+    ):
+        start += 1  # "(Senator from) Vermont Bernie Sanders" tagged ORG: a place, then a person
     return (start, end) if end > start else None
 
 

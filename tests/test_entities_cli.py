@@ -35,7 +35,7 @@ def _old_rows(conn) -> dict[str, int]:
             article_id, _ = article(conn)
             for i in range(n):
                 conn.execute(
-                    "INSERT INTO entity_mentions (article_id, entity_id, text, label, start, \"end\") "
+                    'INSERT INTO entity_mentions (article_id, entity_id, text, label, start, "end") '
                     "VALUES (%(a)s, %(e)s, %(t)s, %(l)s, %(s)s, %(s)s + 1)",
                     {"a": article_id, "e": entity_id, "t": name, "l": label, "s": 10 + 2 * i},
                 )
