@@ -241,18 +241,39 @@ class HostLimiter:
         self._slots: dict[str, threading.Semaphore] = {}
         self._next_start: dict[str, float] = {}
 
-    def acquire(self, host: str) -> None:
+    def acquire(self, host: str, deadline: float | None = None) -> None:
+        """Wait for a turn at ``host``; a turn that cannot come before ``deadline`` fails at once.
+
+        A host that asked for an hour's pause (Retry-After) costs its items a transient
+        failure each, retried by a later run: it never holds a fetch thread for the hour.
+        """
         with self._lock:
             slot = self._slots.setdefault(host, threading.Semaphore(self.concurrency))
-        slot.acquire()
-        while True:
-            with self._lock:
-                now = time.monotonic()
-                ready = self._next_start.get(host, 0.0)
-                if now >= ready:
-                    self._next_start[host] = now + self.min_delay
-                    return
-            time.sleep(min(ready - now, 1.0))
+        self._check(host, deadline)
+        if not slot.acquire(timeout=None if deadline is None else max(0.0, deadline - time.monotonic())):
+            raise ItemError("timeout", f"no free connection to {host} before the deadline")
+        try:
+            while True:
+                with self._lock:
+                    now = time.monotonic()
+                    ready = self._next_start.get(host, 0.0)
+                    if now >= ready:
+                        self._next_start[host] = now + self.min_delay
+                        return
+                self._check(host, deadline)
+                time.sleep(min(ready - now, 1.0))
+        except BaseException:
+            slot.release()
+            raise
+
+    def _check(self, host: str, deadline: float | None) -> None:
+        with self._lock:
+            ready = self._next_start.get(host, 0.0)
+        if deadline is not None and ready > deadline:
+            wait = ready - time.monotonic()
+            error = ItemError("http_status", f"{host} asked to be left alone for {wait:.0f} s more", transient=True)
+            error.retry_after = wait
+            raise error
 
     def release(self, host: str) -> None:
         self._slots[host].release()
@@ -386,7 +407,7 @@ class Fetcher:
         for _hop in range(self.limits.max_redirects + 1):
             # each hop on its own: a redirect away from the trusted origin is checked as untrusted
             host, port, addresses = self.guard.resolve(current, trusted)
-            self.limiter.acquire(host)
+            self.limiter.acquire(host, deadline)
             try:
                 response = self._request(current, host, addresses[0], headers, deadline)
             finally:

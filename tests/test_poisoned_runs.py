@@ -104,6 +104,32 @@ def test_a_retry_after_of_unicode_digits_is_a_plain_transient_failure(settings, 
         assert _retry_after(value) is None or _retry_after(value) >= 0
 
 
+def test_a_host_asking_for_an_hours_pause_does_not_hold_the_run(settings, conn, site):
+    """Retry-After: 3600 on one page: the host's other items fail transiently at once, the run goes on."""
+    import threading
+
+    from pipeline.loopback import LoopbackSite
+
+    with LoopbackSite(host="127.0.0.2") as other:
+        busy = [other.add(f"/busy/{i}", news_page(f"Busy {i}", PARAGRAPHS)) for i in range(4)]
+        other.routes["/busy/0"] = Reply(503, b"later", {"Retry-After": "3600"})
+        good = _pages(site, 2)
+        feed_a = other.add("/a.xml", _rss([_item(f"b{i}", link, f"b{i}") for i, link in enumerate(busy)]))
+        feed_b = site.add("/b.xml", _rss([_item(f"g{i}", link, f"g{i}") for i, link in enumerate(good)]))
+        done: list = []
+        one_at_a_time = replace(settings, limits=replace(settings.limits, host_concurrency=1))
+        worker = threading.Thread(target=lambda: done.append(ingest(one_at_a_time, [feed_a, feed_b])), daemon=True)
+        worker.start()
+        worker.join(timeout=300)  # a hang guard, not a speed target: the old limiter slept for the hour
+        assert done, "the run waited for the host's hour"
+        summary = done[0]
+        assert summary.status == "succeeded" and summary.stored == 2
+        assert summary.quarantined == {"http_status": 4}
+        rows = conn.execute("SELECT transient, message FROM feed_items WHERE state = 'quarantined'").fetchall()
+        assert all(transient for transient, _ in rows)
+        assert other.hits("/busy/1") == 0  # the pause was honoured: nothing more was asked of the host
+
+
 def test_an_unexpected_error_in_one_feed_is_that_feeds_failure(settings, conn, site, monkeypatch):
     from pipeline import ingest as ingest_module
 
@@ -170,7 +196,7 @@ def _cli(settings, *args: str) -> subprocess.Popen:
 
 def _slow_feed(site, n: int = 6) -> str:
     links = _pages(site, n)
-    for i, link in enumerate(links):
+    for link in links:
         path = link.split(site.base, 1)[1]
         reply = site.routes[path]
 
