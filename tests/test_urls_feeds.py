@@ -4,7 +4,7 @@ import pytest
 
 from pipeline.feeds import parse_feed
 from pipeline.reasons import ItemError
-from pipeline.urls import BadURL, canonical_url
+from pipeline.urls import BadURL, absolute, canonical_url
 
 
 def test_canonical_url_drops_tracking_and_fragment():
@@ -12,9 +12,7 @@ def test_canonical_url_drops_tracking_and_fragment():
     assert canonical_url(url) == "http://example.com/news/story?id=7"
 
 
-@pytest.mark.parametrize(
-    "url", ["javascript:alert(1)", "file:///etc/passwd", "ftp://x.org/a", "http:///nohost"]
-)
+@pytest.mark.parametrize("url", ["javascript:alert(1)", "file:///etc/passwd", "ftp://x.org/a", "http:///nohost"])
 def test_canonical_url_refuses_non_http(url):
     with pytest.raises(BadURL):
         canonical_url(url)
@@ -51,3 +49,37 @@ def test_parse_feed_refuses_entities_and_non_feeds():
 def test_parse_feed_takes_only_bytes():
     with pytest.raises(TypeError):
         parse_feed("/etc/passwd", "http://site.test/")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://[::1",
+        "https://[127.0.0.1]/",
+        "http://a]b/",
+        "http://\u2100/",
+        "http://",
+        "http://site.test:99999/",
+        "http://site.test:port/",
+        "http://exa mple.test/",
+        "http://site.test/a\x00b",
+        "http://site.test/a\ud800",
+        "http://site.test/" + "a" * 5000,
+    ],
+)
+def test_malformed_urls_are_bad_urls_not_value_errors(url):
+    with pytest.raises(BadURL):
+        canonical_url(url)
+    with pytest.raises(BadURL):
+        canonical_url(absolute(url, "http://site.test/feed.xml"))
+
+
+def test_absolute_never_joins_a_link_that_has_a_scheme():
+    base = "http://site.test/feeds/rss.xml"
+    assert absolute("story", base) == "http://site.test/feeds/story"
+    assert absolute("/story", base) == "http://site.test/story"
+    assert absolute("//cdn.test/x", base) == "http://cdn.test/x"
+    assert absolute("http://", base) == "http://"  # not the base: a URL without a host
+    assert absolute(" \thttp://other.test/a\nb ", base) == "http://other.test/ab"  # as a browser reads it
+    with pytest.raises(BadURL):
+        absolute("  ", base)
