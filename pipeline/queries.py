@@ -64,8 +64,11 @@ WHERE feed_id = %(feed_id)s AND item_key = ANY(%(keys)s)
 
 ARTICLE_BY_URL = "SELECT id FROM articles WHERE url_key = md5(%(url)s)"
 
+# The article a conflicting insert ran into: the same URL, or the same text on the same outlet
+# (an exact copy on another outlet is a publication of its own: sql/010_stories.sql).
 ARTICLE_BY_URL_OR_HASH = """
-SELECT id FROM articles WHERE url_key = md5(%(url)s) OR content_hash = %(content_hash)s
+SELECT id FROM articles
+WHERE url_key = md5(%(url)s) OR (content_hash = %(content_hash)s AND outlet = outlet_of(%(url)s))
 ORDER BY id LIMIT 1
 """
 
@@ -323,4 +326,93 @@ WHERE s.id = ANY(%(ids)s)
         SELECT 1 FROM entity_mentions m JOIN entities me ON me.id = m.entity_id
         WHERE m.article_id = a.id AND me.name ILIKE '%%' || %(entity)s || '%%'))
 ORDER BY s.id
+"""
+
+
+# Stories (pipeline/stories.py, sql/010_stories.sql) ------------------------------------------
+
+# Held to the end of the article's transaction, in key order (no deadlock between loaders):
+# two loaders storing copies of one story share band keys, so the second waits for the first
+# to commit and then finds its bands.
+LOCK_STORY_KEYS = "SELECT pg_advisory_xact_lock(k) FROM unnest(%(keys)s::bigint[]) WITH ORDINALITY AS u (k, n) ORDER BY n"
+
+# Candidate copies: articles sharing band keys, most shared first, with their signatures and
+# stories; an exact copy of the text (any outlet) is always a candidate.
+STORY_CANDIDATES = """
+WITH hits AS (
+    SELECT article_id, count(*) AS shared FROM story_bands
+    WHERE band_key = ANY(%(keys)s::bigint[])
+    GROUP BY article_id
+    ORDER BY count(*) DESC, article_id
+    LIMIT %(limit)s
+), exact AS (
+    SELECT id AS article_id, %(bands)s::bigint AS shared FROM articles
+    WHERE content_hash = %(content_hash)s AND story_id IS NOT NULL
+    ORDER BY id LIMIT 1
+)
+SELECT a.id, a.story_id, c.shared, s.hashvalues, s.shingles, s.words, a.content_hash = %(content_hash)s
+FROM (SELECT * FROM hits UNION ALL SELECT * FROM exact) c
+JOIN articles a ON a.id = c.article_id
+LEFT JOIN story_signatures s ON s.article_id = a.id AND s.version = %(version)s
+WHERE a.story_id IS NOT NULL AND a.id <> %(article_id)s
+"""
+
+INSERT_STORY = "INSERT INTO stories DEFAULT VALUES RETURNING id"
+
+STORY_SIZE = "SELECT count(*) FROM articles WHERE story_id = %(story_id)s"
+
+# Serialises writers of one story's roles (two loaders joining it through different bands).
+LOCK_STORY = "SELECT id FROM stories WHERE id = %(story_id)s FOR UPDATE"
+
+# Put an article in a story, and give every member its role again: the earliest is first, a
+# later one on an outlet that already carried the story an update, the others copies. Only
+# rows whose story or role changes are written.
+JOIN_STORY = """
+WITH members AS (
+    SELECT id, outlet, coalesce(published_at, fetched_at) AS dated_at FROM articles
+    WHERE story_id = %(story_id)s OR id = %(article_id)s
+), roles AS (
+    SELECT id,
+           CASE WHEN row_number() OVER (ORDER BY dated_at, id) = 1 THEN 'first'
+                WHEN row_number() OVER (PARTITION BY outlet ORDER BY dated_at, id) > 1 THEN 'update'
+                ELSE 'copy' END AS role
+    FROM members
+)
+UPDATE articles a SET story_id = %(story_id)s, story_role = r.role
+FROM roles r
+WHERE a.id = r.id AND (a.story_id IS DISTINCT FROM %(story_id)s OR a.story_role IS DISTINCT FROM r.role)
+"""
+
+UPSERT_SIGNATURE = """
+INSERT INTO story_signatures (article_id, version, words, shingles, hashvalues)
+VALUES (%(article_id)s, %(version)s, %(words)s, %(shingles)s, %(hashvalues)s)
+ON CONFLICT (article_id) DO UPDATE SET
+    version = EXCLUDED.version, words = EXCLUDED.words, shingles = EXCLUDED.shingles, hashvalues = EXCLUDED.hashvalues
+"""
+
+DELETE_BANDS = "DELETE FROM story_bands WHERE article_id = %(article_id)s"
+
+INSERT_BANDS = """
+INSERT INTO story_bands (band_key, article_id)
+SELECT k, %(article_id)s FROM unnest(%(keys)s::bigint[]) AS k
+ON CONFLICT DO NOTHING
+"""
+
+# A story left without articles (its only member moved when the migration grouped it).
+DELETE_EMPTY_STORY = """
+DELETE FROM stories s WHERE s.id = %(story_id)s AND NOT EXISTS (SELECT FROM articles a WHERE a.story_id = s.id)
+"""
+
+# Articles stored before stories existed (or signed by another signature version), oldest first.
+UNSIGNED_ARTICLES = """
+SELECT a.id, a.text, a.content_hash, a.story_id FROM articles a
+LEFT JOIN story_signatures s ON s.article_id = a.id AND s.version = %(version)s
+WHERE s.article_id IS NULL AND a.id > %(after)s
+ORDER BY a.id
+LIMIT %(limit)s
+"""
+
+STORY_COUNTS = """
+SELECT count(*) AS stories, count(*) FILTER (WHERE outlets > 1) AS carried
+FROM v_stories
 """

@@ -14,7 +14,7 @@ from datetime import datetime
 
 import psycopg
 
-from . import identity
+from . import identity, stories
 from . import queries as q
 from .analyse import Analysis
 from .entities import Cluster
@@ -277,7 +277,9 @@ def store_article(
     """
     ex = page.extracted
     digest = content_hash(ex.text)
+    sig = stories.signature(ex.text)
     with conn.transaction():
+        lock_story_keys(conn, sig, digest)
         row = conn.execute(
             q.INSERT_ARTICLE,
             {
@@ -307,6 +309,7 @@ def store_article(
             _record_item(conn, run_id, feed_id, item, state="duplicate", article_id=existing[0], url=page.url)
             return "duplicate", existing[0]
         article_id = row[0]
+        join_story(conn, article_id, digest, sig)
         write_analysis(conn, article_id, analysis)
         # An article stored without its analysis says so in the ledger; `newsflow retry` completes it.
         pending = "nlp_failed" if analysis.error else None
@@ -324,6 +327,132 @@ def store_article(
         )
         notify_stored(conn, article_id, feed_id)
     return "stored", article_id
+
+
+STORY_CANDIDATES = 32  # signatures compared per article: those sharing the most band keys
+
+
+def _hash_key(digest: str) -> int:
+    return int.from_bytes(bytes.fromhex(digest[:16]), "little", signed=True)
+
+
+def lock_story_keys(conn: psycopg.Connection, sig: stories.Signature, digest: str) -> None:
+    """Hold the article's band keys and text hash until its transaction ends.
+
+    Two loaders storing copies of one story at once share keys: the second waits for the
+    first to commit and then finds its bands, so the copies end in one story. Keys are taken
+    in order, so loaders never wait on each other in a cycle.
+    """
+    keys = sorted({*sig.band_keys, _hash_key(digest)})
+    conn.execute(q.LOCK_STORY_KEYS, {"keys": keys})
+
+
+def matching_story(conn: psycopg.Connection, article_id: int, digest: str, sig: stories.Signature) -> int | None:
+    """The story of the closest stored copy of this text, or None when it starts a story.
+
+    Candidates come from index probes of ``story_bands``; each is confirmed on its full
+    signature (``stories.same_story``). An exact copy of the text on another outlet is the
+    same story whatever its length.
+    """
+    rows = conn.execute(
+        q.STORY_CANDIDATES,
+        {
+            "keys": list(sig.band_keys),
+            "limit": STORY_CANDIDATES,
+            "content_hash": digest,
+            "bands": stories.BANDS + 1,
+            "version": stories.SIGNATURE_VERSION,
+            "article_id": article_id,
+        },
+    ).fetchall()
+    best: tuple[float, int] | None = None
+    for _id, story_id, _shared, hashvalues, shingles, words, exact in rows:
+        if exact:
+            closeness = 3.0
+        elif hashvalues is None:
+            continue
+        else:
+            other = stories.from_row(hashvalues, shingles, words)
+            if not stories.same_story(sig, other):
+                continue
+            closeness = stories.score(sig, other)
+        if best is None or (closeness, -story_id) > (best[0], -best[1]):
+            best = (closeness, story_id)
+    return best[1] if best else None
+
+
+def sign_article(conn: psycopg.Connection, article_id: int, sig: stories.Signature) -> None:
+    """Store the article's signature and band keys (replacing any older ones)."""
+    conn.execute(
+        q.UPSERT_SIGNATURE,
+        {
+            "article_id": article_id,
+            "version": stories.SIGNATURE_VERSION,
+            "words": sig.words,
+            "shingles": sig.shingles,
+            "hashvalues": sig.hashvalues,
+        },
+    )
+    conn.execute(q.DELETE_BANDS, {"article_id": article_id})
+    if sig.band_keys:
+        conn.execute(q.INSERT_BANDS, {"article_id": article_id, "keys": list(sig.band_keys)})
+
+
+def put_in_story(conn: psycopg.Connection, article_id: int, story_id: int) -> None:
+    """Make the article a member of ``story_id`` and give every member its role again."""
+    conn.execute(q.LOCK_STORY, {"story_id": story_id})
+    conn.execute(q.JOIN_STORY, {"story_id": story_id, "article_id": article_id})
+
+
+def join_story(conn: psycopg.Connection, article_id: int, digest: str, sig: stories.Signature) -> int:
+    """Put a newly stored article in its story (a new one when it copies none); sign it.
+
+    Runs inside the article's transaction, after ``lock_story_keys``.
+    """
+    story_id = matching_story(conn, article_id, digest, sig)
+    if story_id is None:
+        row = conn.execute(q.INSERT_STORY).fetchone()
+        assert row is not None
+        story_id = row[0]
+    put_in_story(conn, article_id, story_id)
+    sign_article(conn, article_id, sig)
+    return story_id
+
+
+def group_unsigned(conn: psycopg.Connection, *, batch: int = 200) -> dict[str, int]:
+    """Sign the articles stored before stories existed and group the copies among them.
+
+    Run by ``newsflow db upgrade`` after migration 010 (each article then is a story of its
+    own) and by ``newsflow stories --group``. One transaction per article, oldest id first, so
+    an interrupted run resumes where it stopped. An article already sharing its story with
+    others only gets its signature (membership stays); one alone joins the story it copies.
+    """
+    counts = {"signed": 0, "grouped": 0}
+    after = 0
+    while True:
+        rows = conn.execute(
+            q.UNSIGNED_ARTICLES, {"version": stories.SIGNATURE_VERSION, "after": after, "limit": batch}
+        ).fetchall()
+        if not rows:
+            return counts
+        for article_id, text, digest, own_story in rows:
+            after = article_id
+            sig = stories.signature(text)
+            with conn.transaction():
+                lock_story_keys(conn, sig, digest)
+                alone = own_story is None or conn.execute(q.STORY_SIZE, {"story_id": own_story}).fetchone()[0] <= 1
+                story_id = matching_story(conn, article_id, digest, sig) if alone else None
+                if story_id is not None and story_id != own_story:
+                    put_in_story(conn, article_id, story_id)
+                    if own_story is not None:
+                        conn.execute(q.DELETE_EMPTY_STORY, {"story_id": own_story})
+                    counts["grouped"] += 1
+                elif own_story is None:
+                    row = conn.execute(q.INSERT_STORY).fetchone()
+                    assert row is not None
+                    put_in_story(conn, article_id, row[0])
+                sign_article(conn, article_id, sig)
+            counts["signed"] += 1
 
 
 NOTIFY_CHANNEL = "newsflow_articles"
