@@ -89,7 +89,7 @@ def run(pages: list[dict]) -> dict:
         try:
             ex = extract_article(html, url)
             text, when = ex.text, ex.published_at
-            source = getattr(ex, "page_published_at_source", None) or "trafilatura"
+            source = getattr(ex, "published_at_source", None) or "trafilatura"
             when = getattr(ex, "page_published_at", when)
         except ItemError:
             text, when, source = "", None, None

@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import json
 import re
+import warnings
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta, timezone
 
 PAGE_SOURCES = ("jsonld", "meta", "itemprop", "time", "htmldate", "url")
 FEED = "feed"
@@ -51,6 +52,12 @@ _URL_DATE = re.compile(
 )
 _URL_DATE_SEP = re.compile(r"/((?:19|20)\d{2})/(0?[1-9]|1[0-2])/(0?[1-9]|[12]\d|3[01])/")
 _MIN_YEAR = 1995
+# Zone abbreviations that datelines use, as UTC offsets in seconds (dateutil knows none).
+_ZONES = {
+    "UTC": 0, "GMT": 0, "Z": 0, "BST": 3600, "CET": 3600, "CEST": 7200, "EET": 7200, "EEST": 10800,
+    "EST": -18000, "EDT": -14400, "CST": -21600, "CDT": -18000, "MST": -25200, "MDT": -21600,
+    "PST": -28800, "PDT": -25200, "IST": 19800, "JST": 32400, "AEST": 36000, "AEDT": 39600,
+}
 
 
 @dataclass(frozen=True)
@@ -74,7 +81,9 @@ def parse_when(text: str | None) -> tuple[datetime, bool] | None:
         try:
             from dateutil import parser as dateutil_parser
 
-            when = dateutil_parser.parse(text, default=datetime(2000, 1, 1))
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # an unknown zone name leaves the time naive: UTC below
+                when = dateutil_parser.parse(text, default=datetime(2000, 1, 1), tzinfos=_ZONES)
         except (ValueError, OverflowError, TypeError):
             return None
         has_time = bool(re.search(r"\d:\d\d", text))
@@ -85,7 +94,7 @@ def parse_when(text: str | None) -> tuple[datetime, bool] | None:
     return when, has_time
 
 
-def _jsonld_objects(tree) -> list[dict]:  # noqa: ANN001 - an lxml element
+def jsonld_objects(tree) -> list[dict]:  # noqa: ANN001 - an lxml element
     found: list[dict] = []
     for script in tree.iterfind('.//script[@type="application/ld+json"]'):
         raw = (script.text or "").strip()
@@ -111,10 +120,10 @@ def _jsonld_objects(tree) -> list[dict]:  # noqa: ANN001 - an lxml element
     return found
 
 
-def jsonld_articles(tree) -> list[dict]:  # noqa: ANN001 - an lxml element
+def jsonld_articles(tree, nodes: list[dict] | None = None) -> list[dict]:  # noqa: ANN001 - an lxml element
     """The page's JSON-LD objects that describe an article (NewsArticle, BlogPosting …), in page order."""
     out = []
-    for node in _jsonld_objects(tree):
+    for node in jsonld_objects(tree) if nodes is None else nodes:
         kinds = node.get("@type")
         kinds = kinds if isinstance(kinds, list) else [kinds]
         if any(isinstance(k, str) and _ARTICLE_TYPES.search(k) for k in kinds):
@@ -174,6 +183,48 @@ def from_htmldate(found: str | None, url: str | None) -> Found | None:
     if from_url and not has_time and from_url.when.date() == when.date():
         return from_url
     return Found(when, "htmldate", has_time)
+
+
+def _day_of(found: str | None) -> date | None:
+    parsed = parse_when(found)
+    return parsed[0].date() if parsed else None
+
+
+def local_day(structured: Found | None, htmldate_found: str | None, url: str | None, tree=None) -> Found | None:  # noqa: ANN001
+    """The structured instant written on the publisher's local day, when the page says which.
+
+    Structured data often gives the instant in UTC: a story published at 9 pm in New York
+    is dated the next day there. The URL's day (else htmldate's, which reads the URL and
+    the page's own datelines) is the day the reader sees. The same instant written elsewhere
+    on the page with the publisher's offset (``<time datetime="…-0500">``) settles it best:
+    the instant is written in that offset. Otherwise, when the instant falls within a time
+    zone's width of the URL's (or htmldate's) day, it is written in the whole-hour offset
+    nearest UTC that puts it on that day: the same instant (PostgreSQL keeps only the
+    instant), on the day the reader sees. An instant the page wrote with an offset of its
+    own is left as written.
+    """
+    if structured is None or not structured.has_time or structured.when.utcoffset():
+        return structured
+    if tree is not None:
+        for element in tree.xpath(".//time[@datetime]|.//meta[@content]")[:400]:
+            parsed = parse_when(element.get("datetime") or element.get("content"))
+            if parsed and parsed[1] and parsed[0].utcoffset() and abs(parsed[0] - structured.when) <= timedelta(minutes=1):
+                return Found(structured.when.astimezone(parsed[0].tzinfo), structured.source, True)
+    hint = url_date(url)
+    day = hint.when.date() if hint else _day_of(htmldate_found)
+    if day is None or day == structured.when.date():
+        return structured
+    start = datetime.combine(day, time(), UTC)
+    delta = structured.when - start
+    if delta >= timedelta(days=1):
+        hours = -(int((delta - timedelta(days=1)) / timedelta(hours=1)) + 1)
+    elif delta < timedelta(0):
+        hours = int(-delta / timedelta(hours=1)) + (0 if (-delta) % timedelta(hours=1) == timedelta(0) else 1)
+    else:
+        return structured
+    if not -12 <= hours <= 14:
+        return structured
+    return Found(structured.when.astimezone(timezone(timedelta(hours=hours))), structured.source, True)
 
 
 def page_date(structured: Found | None, htmldate: Found | None, url: Found | None, *, now: datetime | None = None) -> Found | None:

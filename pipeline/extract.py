@@ -1,9 +1,15 @@
 """Page bytes to clean article text and metadata (pure: no I/O).
 
-trafilatura does the extraction on the fetched bytes, and its metadata pass has htmldate
-find the publication time, with its hour when the page gives one (htmldate called on the
-bytes directly fails to decode most pages: trafilatura decodes them first, and parsing once
-saves a second pass over the page); py3langid names the language.
+The page is parsed once (trafilatura's ``load_html`` decodes the bytes: htmldate called on
+raw bytes fails to decode most pages) and the tree serves every pass:
+
+- ``pipeline.dates``: the publication time from the page's structured data, else from
+  htmldate's extensive search, run inside trafilatura's metadata pass, else the URL; with
+  the source that gave it;
+- ``pipeline.bylines``: the authors as a list, from JSON-LD, meta tags and bylines;
+- trafilatura: the text, from which ``pipeline.boilerplate`` removes repeated blocks and
+  adds each line's fingerprint, for the per-host boilerplate table the parent keeps;
+- py3langid names the language.
 """
 
 from __future__ import annotations
@@ -12,14 +18,16 @@ import hashlib
 import re
 import unicodedata
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 import py3langid
 import trafilatura
 
+from . import boilerplate, bylines, dates
 from .reasons import ItemError
 
-EXTRACTOR_VERSION = f"trafilatura-{trafilatura.__version__}-2"  # -2: publication times found again
+# -3: date cascade with its source, authors as a list, repeated blocks kept once
+EXTRACTOR_VERSION = f"trafilatura-{trafilatura.__version__}-3"
 MIN_WORDS = 25
 HTML_TYPES = {"text/html", "application/xhtml+xml", "application/xml", "text/xml", ""}
 _SNIFF = re.compile(rb"<(!doctype\s+html|html|head|body|article|p|div)[\s>]", re.IGNORECASE)
@@ -33,7 +41,8 @@ TRAFILATURA_OPTIONS: dict[str, object] = {
     "include_tables": False,
     "include_images": False,
     "deduplicate": False,
-    "date_extraction_params": {"original_date": True, "extensive_search": False, "outputformat": "%Y-%m-%dT%H:%M:%S%z"},
+    # Extensive search costs only on pages whose URL, meta tags and JSON-LD give no date.
+    "date_extraction_params": {"original_date": True, "extensive_search": True, "outputformat": "%Y-%m-%dT%H:%M:%S%z"},
 }
 
 
@@ -41,11 +50,18 @@ TRAFILATURA_OPTIONS: dict[str, object] = {
 class Extracted:
     title: str | None
     text: str
-    published_at: datetime | None
-    author: str | None
+    published_at: datetime | None  # the page's own publication time (= page_published_at)
+    author: str | None  # the authors joined by "; " (the articles.author column)
     language: str | None
     site_name: str | None
     description: str | None
+    published_at_source: str | None = None  # jsonld, meta, itemprop, time, htmldate, url
+    authors: tuple[str, ...] = ()
+    line_fingerprints: tuple[str, ...] = ()  # one per line of ``text`` (pipeline.boilerplate)
+
+    @property
+    def page_published_at(self) -> datetime | None:
+        return self.published_at
 
 
 def looks_like_html(body: bytes, content_type: str) -> bool:
@@ -69,17 +85,6 @@ def content_hash(text: str) -> str:
     return hashlib.sha256(normal.encode("utf-8")).hexdigest()
 
 
-def _published(found: str | None) -> datetime | None:
-    """The page's publication time from trafilatura's date string; naive times are UTC."""
-    if not found:
-        return None
-    try:
-        when = datetime.fromisoformat(found)
-    except ValueError:
-        return None
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
-
-
 def detect_language(text: str) -> str | None:
     if len(text) < 20:
         return None
@@ -90,7 +95,8 @@ def detect_language(text: str) -> str | None:
 def extract_article(html: bytes, url: str) -> Extracted:
     """Clean text and metadata of an article page; ``ItemError`` when there is no article."""
     try:
-        doc = trafilatura.bare_extraction(html, url=url, **TRAFILATURA_OPTIONS)
+        tree = trafilatura.load_html(html)
+        doc = trafilatura.bare_extraction(tree, url=url, **TRAFILATURA_OPTIONS) if tree is not None else None
     except Exception as exc:  # trafilatura has no narrow error type for bad markup
         raise ItemError("extraction_failed", f"trafilatura failed: {type(exc).__name__}: {exc}"[:500]) from exc
     text = clean_text(doc.text or "") if doc is not None else ""
@@ -102,12 +108,24 @@ def extract_article(html: bytes, url: str) -> Extracted:
     title = clean_text(doc.title or "") or None
     if title and text.startswith(title + "\n"):
         text = text[len(title) + 1 :]  # trafilatura sometimes repeats the headline as paragraph 1
+    text = boilerplate.drop_repeated_blocks(text)
+    nodes = dates.jsonld_objects(tree)
+    articles = dates.jsonld_articles(tree, nodes)
+    people = bylines.authors(bylines.candidates(tree, articles, nodes, clean_text(doc.author or "")))
+    found = dates.page_date(
+        dates.local_day(dates.structured_date(tree, articles), doc.date, url, tree),
+        dates.from_htmldate(doc.date, url),
+        dates.url_date(url),
+    )
     return Extracted(
         title=title,
         text=text,
-        published_at=_published(doc.date),
-        author=clean_text(doc.author or "") or None,
+        published_at=found.when if found else None,
+        published_at_source=found.source if found else None,
+        author="; ".join(a.name for a in people) or None,
+        authors=tuple(a.name for a in people),
         language=detect_language(text),
         site_name=clean_text(doc.sitename or "") or None,
         description=clean_text(doc.description or "") or None,
+        line_fingerprints=boilerplate.fingerprints(text),
     )

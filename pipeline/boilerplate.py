@@ -1,0 +1,89 @@
+"""Leftovers in an article's text: blocks repeated within the page, lines repeated across a host.
+
+Pure functions. Within one page, a paragraph that comes again (a page that carries its
+story twice or three times over: print and screen versions, an AMP copy) is kept once.
+
+Across a host's pages, a line that recurs on many of them ("Sign up for our newsletter",
+a standards note, a widget label) is the site's, not the story's. Extraction, which runs
+in worker processes without a database, gives each line a fingerprint; the parent records
+them per host in PostgreSQL (``host_line_fingerprints``) and, with what the table already
+knows, drops the lines seen on at least ``HOST_MIN_PAGES`` other pages of the host
+(``recurring_lines``). A line found on this page only is never dropped, and extraction's
+output stays the same for the same page.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+_NORMAL = re.compile(r"[\W_]+")
+MIN_BLOCK_LINES = 3
+MIN_BLOCK_WORDS = 100
+MIN_PARAGRAPH_WORDS = 20
+HOST_MIN_PAGES = 5  # other pages of the host that must carry a line before it is boilerplate
+HOST_MAX_WORDS = 40  # a long paragraph is story text even when it recurs (a syndicated boxout is rare)
+
+
+def fingerprint(line: str) -> str:
+    """16 hex digits naming a line whatever its case, spacing and punctuation."""
+    normal = _NORMAL.sub(" ", line.casefold()).strip()
+    return hashlib.blake2b(normal.encode("utf-8"), digest_size=8).hexdigest()
+
+
+def _is_prose(line: str) -> bool:
+    return len(line.split()) >= MIN_PARAGRAPH_WORDS and line.rstrip("”’\"')").endswith((".", "!", "?"))
+
+
+def drop_repeated_blocks(text: str) -> str:
+    """The text with every later copy of a block (a run of lines) it already holds removed.
+
+    A block is at least ``MIN_BLOCK_LINES`` consecutive lines of prose (15 words a line on
+    average) and ``MIN_BLOCK_WORDS`` words that came earlier in the same order, or one
+    paragraph of prose (``MIN_PARAGRAPH_WORDS`` words or more, ending as a sentence ends)
+    word for word again. Short lines that recur are kept, even in runs: an interview's
+    repeated question, a meal plan's repeated steps are the story's own.
+    """
+    lines = text.split("\n")
+    prints = [fingerprint(line) for line in lines]
+    where: dict[str, list[int]] = {}
+    kept: list[str] = []
+    i = 0
+    while i < len(lines):
+        best = 0
+        for j in where.get(prints[i], ()):
+            run = 0
+            while i + run < len(lines) and j + run < i and prints[j + run] == prints[i + run]:
+                run += 1
+            if run > best:
+                best = run
+        words = sum(len(line.split()) for line in lines[i : i + best])
+        if best >= MIN_BLOCK_LINES and words >= MIN_BLOCK_WORDS and words >= MIN_PARAGRAPH_WORDS * best * 0.75:
+            i += best
+            continue
+        if best and _is_prose(lines[i]):
+            i += 1
+            continue
+        where.setdefault(prints[i], []).append(i)
+        kept.append(lines[i])
+        i += 1
+    return "\n".join(kept)
+
+
+def fingerprints(text: str) -> tuple[str, ...]:
+    return tuple(fingerprint(line) for line in text.split("\n"))
+
+
+def recurring_lines(text: str, prints: tuple[str, ...], pages_seen: dict[str, int]) -> list[int]:
+    """Indexes of the lines to drop: short lines other pages of the host carry too.
+
+    ``pages_seen`` maps a fingerprint to the number of *other* pages of the host it was
+    recorded on. At least one line is always kept.
+    """
+    lines = text.split("\n")
+    drop = [
+        i
+        for i, (line, key) in enumerate(zip(lines, prints, strict=False))
+        if pages_seen.get(key, 0) >= HOST_MIN_PAGES and len(line.split()) <= HOST_MAX_WORDS
+    ]
+    return drop if len(drop) < len(lines) else []
