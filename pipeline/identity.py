@@ -56,20 +56,21 @@ _FIELDS = [
 def _columns(t: str) -> str:
     """The columns a candidate row needs, from table alias ``t``; ``curated``: an analyst decided on it."""
     return ", ".join(f"{t}.{f}" for f in _FIELDS) + (
-        f", EXISTS (SELECT FROM entity_overrides o WHERE o.entity_id = {t}.id OR o.other_id = {t}.id) AS curated"
+        f", (EXISTS (SELECT FROM entity_overrides o WHERE o.entity_id = {t}.id)"
+        f" OR EXISTS (SELECT FROM entity_overrides o WHERE o.other_id = {t}.id)) AS curated"
     )
 
 
 CANDIDATES = f"""
 SELECT {_columns("e")}, NULL::text AS via_key FROM entities e
 WHERE e.merged_into IS NULL AND e.surname = ANY(%(surnames)s)
-UNION
+UNION ALL
 SELECT {_columns("e")}, NULL FROM entities e WHERE e.merged_into IS NULL AND e.org_key = ANY(%(org_keys)s)
-UNION
+UNION ALL
 SELECT {_columns("e")}, NULL FROM entities e WHERE e.merged_into IS NULL AND e.acronym = ANY(%(acronyms)s)
-UNION
+UNION ALL
 SELECT {_columns("e")}, NULL FROM entities e WHERE e.merged_into IS NULL AND e.place_code = ANY(%(codes)s)
-UNION
+UNION ALL
 SELECT {_columns("c")}, e.key
 FROM entities e JOIN entities c ON c.id = coalesce(e.merged_into, e.id)
 WHERE e.key = ANY(%(keys)s)
@@ -120,6 +121,14 @@ FROM (SELECT * FROM jsonb_to_recordset(%(rows)s) AS (
     id bigint, aliases text[], middle_initial text, first_name text, drop_suffix boolean, surname text,
     org_key text, acronym text, place_code text, name text)) j
 WHERE e.id = j.id
+  AND (NOT e.aliases @> j.aliases
+       OR j.drop_suffix AND e.suffix IS NOT NULL
+       OR e.middle_initial IS NULL AND j.middle_initial IS NOT NULL
+       OR e.first_name IS NULL AND j.first_name IS NOT NULL
+       OR e.surname IS NULL AND j.surname IS NOT NULL
+       OR e.org_key IS NULL AND j.org_key IS NOT NULL
+       OR e.place_code IS NULL AND j.place_code IS NOT NULL
+       OR j.name IS NOT NULL AND NOT e.name_locked AND e.name IS DISTINCT FROM j.name)
 """
 
 MERGE = "SELECT entity_merge(%(loser)s, %(survivor)s)"
@@ -204,8 +213,10 @@ def link(conn: psycopg.Connection, clusters: Iterable[Cluster]) -> dict[int, int
         {names.fold(p.name) for p in plans} | {names.fold(p.cluster.name) for p in plans} | {p.key for p in plans}
     )
     lone_words = {p.key for p in plans if " " not in p.key}
-    with conn.cursor(row_factory=dict_row) as cur:
-        rows = cur.execute(
+    # One round trip for both lookups (pipeline mode).
+    cur, pin_cur = conn.cursor(row_factory=dict_row), conn.cursor()
+    with conn.pipeline():
+        cur.execute(
             CANDIDATES,
             {
                 "surnames": sorted(
@@ -218,16 +229,19 @@ def link(conn: psycopg.Connection, clusters: Iterable[Cluster]) -> dict[int, int
                 "codes": sorted({p.place_code for p in plans if p.place_code}),
                 "keys": sorted({p.key for p in plans} | {names.org_key(p.name) for p in plans if p.org_key}),
             },
-        ).fetchall()
-    pins = dict(conn.execute(PINS, {"keys": folded}).fetchall())
+        )
+        pin_cur.execute(PINS, {"keys": folded})
+    rows = cur.fetchall()
+    pins = dict(pin_cur.fetchall())
+    cur.close()
+    pin_cur.close()
     by_id: dict[int, dict] = {}
     by_key: dict[str, list[dict]] = {}
-    for r in rows:
-        by_id[r["id"]] = r
-        for k in {r["key"], r["via_key"]} - {None}:
-            by_key.setdefault(k, [])
-            if r not in by_key[k]:
-                by_key[k].append(r)
+    for r in rows:  # a row found by several lookups comes once per lookup
+        row = by_id.setdefault(r["id"], r)
+        for k in (row["key"], r["via_key"]):
+            if k is not None and all(x["id"] != row["id"] for x in by_key.setdefault(k, [])):
+                by_key[k].append(row)
     candidates = list(by_id.values())
 
     out: dict[int, int] = {}
@@ -264,7 +278,14 @@ def link(conn: psycopg.Connection, clusters: Iterable[Cluster]) -> dict[int, int
             row = new_rows.setdefault(row_key, p.new_row())
             row["aliases"] = sorted(set(row["aliases"]) | set(p.aliases))  # type: ignore[arg-type]
             stands_for[p.cluster.id] = row_key
-        made = conn.execute(UPSERT, {"rows": Jsonb(list(new_rows.values()))}).fetchall()
+        upsert = conn.cursor()
+        with conn.pipeline():  # the new rows and the joined rows' updates in one round trip
+            upsert.execute(UPSERT, {"rows": Jsonb(list(new_rows.values()))})
+            if joined:
+                conn.execute(UPDATE_JOINED, {"rows": Jsonb(list(joined.values()))})
+                joined = {}
+        made = upsert.fetchall()
+        upsert.close()
         ids = {(label, key): merged or entity_id for entity_id, label, key, merged in made}
         for p in fresh:
             target = ids[stands_for[p.cluster.id]]

@@ -41,7 +41,7 @@ CREATE INDEX entities_person_surname ON entities (surname) WHERE merged_into IS 
 CREATE INDEX entities_org_key ON entities (org_key) WHERE merged_into IS NULL AND org_key IS NOT NULL;
 CREATE INDEX entities_acronym ON entities (acronym) WHERE merged_into IS NULL AND acronym IS NOT NULL;
 CREATE INDEX entities_place_code ON entities (place_code) WHERE merged_into IS NULL AND place_code IS NOT NULL;
-CREATE INDEX entities_key_any_label ON entities (key) WHERE merged_into IS NULL;
+CREATE INDEX entities_key_any_label ON entities (key);  -- a name under any label, merged rows too
 CREATE INDEX entities_merged_into ON entities (merged_into) WHERE merged_into IS NOT NULL;
 
 -- Mention counts, kept per statement (one update per article, not per mention).
@@ -117,6 +117,7 @@ COMMENT ON TABLE entity_overrides IS
 COMMENT ON COLUMN entity_overrides.name_key IS 'Folded name a pin applies to: a mention with this name links to entity_id.';
 CREATE INDEX entity_overrides_name ON entity_overrides (name_key) WHERE kind = 'pin';
 CREATE INDEX entity_overrides_entity ON entity_overrides (entity_id);
+CREATE INDEX entity_overrides_other ON entity_overrides (other_id) WHERE other_id IS NOT NULL;
 
 -- Entities as analysts see them: canonical rows only, with how they are written.
 CREATE VIEW v_entities AS
