@@ -235,3 +235,37 @@ def test_lookup_resolves_what_an_analyst_types(idb):
     barack = identity.lookup(idb, "Barack Obama")
     assert identity.lookup(idb, "Obama") == barack == identity.lookup(idb, "Mr. Obama")
     assert identity.lookup(idb, "Nobody Known") == []
+
+
+def test_linking_lookups_use_indexes_not_scans(idb):
+    """Resolution never scans ``entities``: every lookup of the candidate query is an index scan."""
+    idb.execute(
+        """
+        INSERT INTO entities (name, label, key, surname, first_name, org_key, acronym, place_code, mention_count)
+        SELECT 'Person ' || i, 'PERSON', 'person ' || i, 'surname' || (i % 5000), 'first' || i,
+               NULL, NULL, NULL, i % 97
+        FROM generate_series(1, 30000) AS i
+        """
+    )
+    idb.execute(
+        """
+        INSERT INTO entities (name, label, key, org_key, acronym)
+        SELECT 'Org ' || i, 'ORG', 'org ' || i, 'org ' || i, 'O' || (i % 900)
+        FROM generate_series(1, 20000) AS i
+        """
+    )
+    idb.execute("ANALYZE entities")
+    plan = "\n".join(
+        r[0]
+        for r in idb.execute(
+            "EXPLAIN " + identity.CANDIDATES,
+            {
+                "surnames": ["surname17", "obama"],
+                "org_keys": ["org 5"],
+                "acronyms": ["GM"],
+                "codes": ["US"],
+                "keys": ["barack obama", "obama"],
+            },
+        )
+    )
+    assert "Seq Scan on entities" not in plan, plan
