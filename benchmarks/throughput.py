@@ -2,6 +2,7 @@
 
     python benchmarks/throughput.py [--n 2000] [--hosts 20] [--min-delay S] [--host-concurrency K]
                                     [--workers W] [--server postgresql://...] [--json FILE]
+                                    [--source feeds|warc] [--warc-records R]
 
 Serves N article pages from loopback hosts (127.0.0.1, 127.0.0.2 ...: the AEB pages of
 ../shared/data/aeb repeated under distinct URLs, one RSS feed per host listing its pages),
@@ -12,6 +13,10 @@ then measures, one after the other on the same machine:
    fast as the library calls alone go, one process per worker;
 2. newsflow end to end: ``pipeline.ingest.ingest`` over the feeds into a fresh database
    (feeds, fetch with politeness, extraction, NLP, entities and statements, PostgreSQL).
+   With ``--source warc`` the same N pages are first packed into gzipped WARC files (R
+   records each, one gzip member per record, as Common Crawl writes them; outside the
+   timings) and newsflow reads them with ``newsflow backfill --warc``'s function: a local
+   WARC needs no fetching and no politeness, so this is the floor's own footing.
 
 It prints pages per second, words per second, the ratio (2)/(1), time per stage, peak
 memory per process, worker memory over the run and rows written per second; then
@@ -165,6 +170,35 @@ class Corpus:
 
 def page_path(j: int) -> str:
     return f"/news/{j:06d}.html"
+
+
+def warc_url(j: int, hosts: int) -> str:
+    return f"https://bench{j % hosts + 1}.example{page_path(j)}"
+
+
+def pack_warcs(source: tuple[str, Path], placements: dict, n: int, hosts: int, per_file: int, out: Path) -> list[str]:
+    """The N pages as response records in gzipped WARC files of ``per_file`` records each."""
+    from fastwarc import GzipWriter, WarcRecord, WarcRecordType
+
+    corpus = Corpus(source, placements)
+    paths = []
+    for first in range(0, n, per_file):
+        path = out / f"bench-{first // per_file:05d}.warc.gz"
+        with open(path, "wb") as f:
+            for j in range(first, min(n, first + per_file)):
+                body = corpus.page(j)
+                record = WarcRecord()
+                record.init_headers(WarcRecordType.response)
+                record.headers["WARC-Target-URI"] = warc_url(j, hosts)
+                record.headers["WARC-Date"] = "2022-11-03T10:00:00Z"
+                record.headers["Content-Type"] = "application/http; msgtype=response"
+                head = f"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: {len(body)}\r\n\r\n"
+                record.set_bytes_content(head.encode("ascii") + body)
+                writer = GzipWriter(f)
+                record.write(writer)
+                writer.finish()
+        paths.append(str(path))
+    return paths
 
 
 def serve(source: tuple[str, Path], placements: dict, n: int, hosts: int, conn) -> None:  # noqa: ANN001 - a Pipe
@@ -387,7 +421,12 @@ def _newsflow_run(database_url: str, feeds: list[str], options: dict, out) -> No
         )
         out.send("start")
         started = time.monotonic()
-        summary = ingest_module.ingest(settings, feeds)
+        if options.get("warc_paths"):
+            from pipeline.webarchive.load import Filters, load_warc
+
+            summary = load_warc(settings, options["warc_paths"], Filters(), all_domains=True).summary
+        else:
+            summary = ingest_module.ingest(settings, feeds)
         wall = time.monotonic() - started
         out.send("done")
         pool = page_pool(settings)
@@ -547,11 +586,19 @@ def report(args: argparse.Namespace, figures: dict) -> None:
         f" the page as published.{made}"
     )
     s = nf["settings"]
-    print(
-        f"served from {c['hosts']} loopback hosts (127.0.0.1-127.0.0.{c['hosts']}), one RSS feed each;"
-        f" politeness {s['host_min_delay']:g} s between requests to a host, {s['host_concurrency']} at once;"
-        f" {s['fetch_workers']} fetch threads, {s['nlp_workers']} worker processes, {s['chunk']} pages per worker task"
-    )
+    if figures.get("source") == "warc":
+        print(
+            f"read from {c['warc_files']} gzipped WARC files ({c['warc_bytes'] / MB:.1f} MB, one gzip member a record;"
+            f" packed in {c['pack_s']:.1f} s, outside the timings) by newsflow's WARC loader (no fetch, no politeness);"
+            f" {s['nlp_workers']} worker processes, {s['chunk']} pages per worker task"
+        )
+    else:
+        print(
+            f"served from {c['hosts']} loopback hosts (127.0.0.1-127.0.0.{c['hosts']}), one RSS feed each;"
+            f" politeness {s['host_min_delay']:g} s between requests to a host, {s['host_concurrency']} at once;"
+            f" {s['fetch_workers']} fetch threads, {s['nlp_workers']} worker processes,"
+            f" {s['chunk']} pages per worker task"
+        )
     print()
     print(
         f"(1) raw floor: trafilatura.bare_extraction (newsflow's options) + py3langid + spaCy nlp.pipe on the English"
@@ -566,7 +613,10 @@ def report(args: argparse.Namespace, figures: dict) -> None:
     print(f"    CPU: {_cpu_line(f, f['pages'], f['wall_s'] * m['cores'])}")
     summary = nf["summary"]
     wall = nf["wall_s"]
-    print("(2) newsflow end to end: pipeline.ingest.ingest over the feeds into a fresh PostgreSQL database")
+    how = (
+        "the WARC loader over the files" if figures.get("source") == "warc" else "pipeline.ingest.ingest over the feeds"
+    )
+    print(f"(2) newsflow end to end: {how} into a fresh PostgreSQL database")
     print(
         f"    {summary['seen']} items in {wall:.1f} s: {summary['seen'] / wall:.2f} pages/s,"
         f" {summary['stored'] / wall:.2f} stored articles/s, {nf['words'] / wall:,.0f} words/s (stored text);"
@@ -638,6 +688,10 @@ def main() -> None:
     parser.add_argument("--aeb", type=Path, default=DEFAULT_AEB)
     parser.add_argument("--seed", type=Path, default=DEFAULT_SEED)
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument(
+        "--source", choices=["feeds", "warc"], default="feeds", help="newsflow reads loopback feeds, or WARC files"
+    )
+    parser.add_argument("--warc-records", type=int, default=1000, help="records per WARC file (--source warc)")
     args = parser.parse_args()
     if not 1 <= args.hosts <= 250:
         parser.error("--hosts must be between 1 and 250")
@@ -661,6 +715,14 @@ def main() -> None:
         "prepare_s": time.monotonic() - started,
     }
 
+    warc_dir = None
+    if args.source == "warc":
+        warc_dir = tempfile.TemporaryDirectory(prefix="newsflow-bench-warc-")
+        packed = time.monotonic()
+        warc_paths = pack_warcs(source, placements, args.n, args.hosts, args.warc_records, Path(warc_dir.name))
+        corpus["warc_files"] = len(warc_paths)
+        corpus["warc_bytes"] = sum(Path(p).stat().st_size for p in warc_paths)
+        corpus["pack_s"] = time.monotonic() - packed
     server_end, here = ctx.Pipe()
     server = ctx.Process(target=serve, args=(source, placements, args.n, args.hosts, server_end), daemon=True)
     server.start()
@@ -674,11 +736,14 @@ def main() -> None:
             "fetch_workers": args.fetch_workers,
             "chunk": args.chunk,
             "server_pid": server.pid,
+            "warc_paths": warc_paths if args.source == "warc" else None,
         }
         newsflow = run_newsflow(args.server, feeds, options)
     finally:
         here.send("stop")
         server.join(timeout=10)
+        if warc_dir is not None:
+            warc_dir.cleanup()
 
     originals = aeb_pages[: min(args.n, len(aeb_pages))]
     with ctx.Pool(args.workers) as pool:
@@ -686,7 +751,10 @@ def main() -> None:
     outcomes = newsflow.pop("outcomes")
     ours, theirs, excluded = [], [], Counter()
     for j, (page, text) in enumerate(zip(originals, bare, strict=True)):
-        state, reason, stored = outcomes.get(feeds[j % args.hosts].rsplit("/", 1)[0] + page_path(j), (None, None, None))
+        page_url = (
+            warc_url(j, args.hosts) if args.source == "warc" else feeds[j % args.hosts].rsplit("/", 1)[0] + page_path(j)
+        )
+        state, reason, stored = outcomes.get(page_url, (None, None, None))
         if state != "stored" and state != "duplicate" and reason not in EXTRACTION_REASONS:
             excluded[reason or "not in the ledger"] += 1  # never reached extraction: not an extraction result
             continue
@@ -700,6 +768,7 @@ def main() -> None:
     figures = {
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "source": args.source,
         "machine": machine(),
         "corpus": corpus,
         "floor": floor,
