@@ -109,7 +109,9 @@ def run(pages: list[dict]) -> dict:
         systems = {"newsflow": (_day(when), source)}
         for label, extensive in (("htmldate fast", False), ("htmldate extensive", True)):
             started = time.perf_counter()
-            found = find_date(tree, extensive_search=extensive, original_date=True, url=url) if tree is not None else None
+            found = (
+                find_date(tree, extensive_search=extensive, original_date=True, url=url) if tree is not None else None
+            )
             seconds[label] += time.perf_counter() - started
             systems[label] = (_day(found), None)
         for label, (day, source) in systems.items():
@@ -139,7 +141,9 @@ def report(figures: dict) -> None:
     print("publication day (found / right, right share of all gold-dated pages):")
     n = figures["gold_dated_pages"] or 1
     for label, c in figures["dates"].items():
-        line = f"  {label:<22} found {c.get('found', 0):>4}  right {c.get('right', 0):>4}  ({c.get('right', 0) / n:.3f})"
+        line = (
+            f"  {label:<22} found {c.get('found', 0):>4}  right {c.get('right', 0):>4}  ({c.get('right', 0) / n:.3f})"
+        )
         sources = sorted(k.split(":", 1)[1] for k in c if k.startswith("found:"))
         if sources:
             line += "   by source: " + ", ".join(f"{s} {c.get('right:' + s, 0)}/{c['found:' + s]}" for s in sources)

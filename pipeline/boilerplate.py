@@ -87,3 +87,44 @@ def recurring_lines(text: str, prints: tuple[str, ...], pages_seen: dict[str, in
         if pages_seen.get(key, 0) >= HOST_MIN_PAGES and len(line.split()) <= HOST_MAX_WORDS
     ]
     return drop if len(drop) < len(lines) else []
+
+
+def cut_lines(text: str, drop: list[int]) -> tuple[str, list[tuple[int, int, int]]]:
+    """The text without lines ``drop``, and the cut ranges as (start, end, shift after end).
+
+    ``shift after end`` is how many characters were removed up to that range's end, so an
+    offset ``o`` past a range maps to ``o - shift`` (see ``moved``).
+    """
+    lines = text.split("\n")
+    gone = set(drop)
+    kept, cuts, at, removed = [], [], 0, 0
+    for i, line in enumerate(lines):
+        size = len(line) + (1 if i < len(lines) - 1 else 0)
+        if i in gone:
+            start, end = at, at + size
+            if i == len(lines) - 1 and kept:  # the last line: remove the newline before it instead
+                start, end = at - 1, at + len(line)
+            removed += end - start
+            cuts.append((start, end, removed))
+        else:
+            kept.append(line)
+        at += size
+    return "\n".join(kept), cuts
+
+
+def moved(offset: int, end: bool, cuts: list[tuple[int, int, int]]) -> int | None:
+    """Where ``offset`` of the old text is in the new one; None when it was cut."""
+    probe = offset - 1 if end else offset
+    shift = 0
+    for start, stop, removed in cuts:
+        if probe < start:
+            break
+        if probe < stop:
+            return None
+        shift = removed
+    return offset - shift
+
+
+def span_survives(start: int, end: int, cuts: list[tuple[int, int, int]]) -> bool:
+    """Whether a span lies wholly outside every cut."""
+    return all(end <= c_start or start >= c_stop for c_start, c_stop, _ in cuts)

@@ -12,7 +12,8 @@ The cascade, first answer wins:
 
 Modified dates are never publication dates: ``dateModified``, ``article:modified_time``
 and ``og:updated_time`` are not read, and htmldate is asked for the original date.
-``settle`` then puts the page's date next to the feed's (see its docstring).
+``settle`` then puts the page's date next to the feed's (see its docstring) for
+``articles.published_at``; both are kept.
 """
 
 from __future__ import annotations
@@ -47,16 +48,31 @@ _META_KEYS = (
     "cxenseparse:recs:publishtime",
 )
 _ARTICLE_TYPES = re.compile(r"(?:Article|Posting|Report|BlogPosting|LiveBlogPosting|NewsArticle|WebPage)$", re.I)
-_URL_DATE = re.compile(
-    r"/((?:19|20)\d{2})[/_-]?(0[1-9]|1[0-2])[/_-]?(0[1-9]|[12]\d|3[01])(?:/|[_-]|\.html?|$)"
-)
+_URL_DATE = re.compile(r"/((?:19|20)\d{2})[/_-]?(0[1-9]|1[0-2])[/_-]?(0[1-9]|[12]\d|3[01])(?:/|[_-]|\.html?|$)")
 _URL_DATE_SEP = re.compile(r"/((?:19|20)\d{2})/(0?[1-9]|1[0-2])/(0?[1-9]|[12]\d|3[01])/")
 _MIN_YEAR = 1995
 # Zone abbreviations that datelines use, as UTC offsets in seconds (dateutil knows none).
 _ZONES = {
-    "UTC": 0, "GMT": 0, "Z": 0, "BST": 3600, "CET": 3600, "CEST": 7200, "EET": 7200, "EEST": 10800,
-    "EST": -18000, "EDT": -14400, "CST": -21600, "CDT": -18000, "MST": -25200, "MDT": -21600,
-    "PST": -28800, "PDT": -25200, "IST": 19800, "JST": 32400, "AEST": 36000, "AEDT": 39600,
+    "UTC": 0,
+    "GMT": 0,
+    "Z": 0,
+    "BST": 3600,
+    "CET": 3600,
+    "CEST": 7200,
+    "EET": 7200,
+    "EEST": 10800,
+    "EST": -18000,
+    "EDT": -14400,
+    "CST": -21600,
+    "CDT": -18000,
+    "MST": -25200,
+    "MDT": -21600,
+    "PST": -28800,
+    "PDT": -25200,
+    "IST": 19800,
+    "JST": 32400,
+    "AEST": 36000,
+    "AEDT": 39600,
 }
 
 
@@ -208,7 +224,12 @@ def local_day(structured: Found | None, htmldate_found: str | None, url: str | N
     if tree is not None:
         for element in tree.xpath(".//time[@datetime]|.//meta[@content]")[:400]:
             parsed = parse_when(element.get("datetime") or element.get("content"))
-            if parsed and parsed[1] and parsed[0].utcoffset() and abs(parsed[0] - structured.when) <= timedelta(minutes=1):
+            if (
+                parsed
+                and parsed[1]
+                and parsed[0].utcoffset()
+                and abs(parsed[0] - structured.when) <= timedelta(minutes=1)
+            ):
                 return Found(structured.when.astimezone(parsed[0].tzinfo), structured.source, True)
     hint = url_date(url)
     day = hint.when.date() if hint else _day_of(htmldate_found)
@@ -227,7 +248,9 @@ def local_day(structured: Found | None, htmldate_found: str | None, url: str | N
     return Found(structured.when.astimezone(timezone(timedelta(hours=hours))), structured.source, True)
 
 
-def page_date(structured: Found | None, htmldate: Found | None, url: Found | None, *, now: datetime | None = None) -> Found | None:
+def page_date(
+    structured: Found | None, htmldate: Found | None, url: Found | None, *, now: datetime | None = None
+) -> Found | None:
     """The first of the cascade that is not in the future (a day's slack for time zones)."""
     limit = (now or datetime.now(UTC)) + timedelta(days=1)
     for found in (structured, htmldate, url):
@@ -237,23 +260,33 @@ def page_date(structured: Found | None, htmldate: Found | None, url: Found | Non
 
 
 AGREE_WITHIN = timedelta(hours=36)  # one calendar day either side of a page date without a time
+STATED = frozenset({"jsonld", "meta", "itemprop", "time", "url"})  # the publisher's own statement
 
 
-def settle(page: Found | None, feed: datetime | None) -> tuple[datetime | None, str | None]:
+def settle(page: datetime | None, page_source: str | None, feed: datetime | None) -> tuple[datetime | None, str | None]:
     """``published_at`` and its source, from the page's date and the feed item's.
 
-    The page's date wins when it has one: it is the publisher's statement about this
-    article, while a feed's date is often the time the item entered the feed, was updated,
-    or was listed in an archive or sitemap. One exception: a page date known only to the
-    day (a URL, a bare date) that the feed's time falls on or next to is the same date
-    said more precisely, so the feed's time is taken (source ``feed``). With no page date,
-    the feed's date is used (``feed``). Both dates are stored either way
-    (``page_published_at``, ``feed_published_at``).
+    - A date the publisher states on the page (structured data, or the day in the URL) wins
+      over the feed's: a feed's date is often when the item entered the feed, was updated,
+      or was listed in an archive or sitemap.
+    - But a stated date known only to the day (a URL, a date without a time) that the feed's
+      time falls on or next to (``AGREE_WITHIN``) is the same date said less precisely:
+      the feed's time is taken (source ``feed``).
+    - A date htmldate inferred from the page's text yields to the feed's date, agreeing or
+      not: the feed states it, the page only suggested it.
+    - With no page date, the feed's date (``feed``); with neither, none.
+
+    Both dates are stored whatever wins (``page_published_at``, ``feed_published_at``).
     """
     if feed is not None and feed.tzinfo is None:
         feed = feed.replace(tzinfo=UTC)
-    if page is None:
+    if page is None or page_source is None:
         return (feed, FEED) if feed is not None else (None, None)
-    if feed is not None and not page.has_time and abs(feed - page.when) <= AGREE_WITHIN:
+    if feed is None:
+        return page, page_source
+    if page_source not in STATED:
         return feed, FEED
-    return page.when, page.source
+    day_only = page_source == "url" or (page.hour, page.minute, page.second, page.microsecond) == (0, 0, 0, 0)
+    if day_only and abs(feed - page) <= AGREE_WITHIN:
+        return feed, FEED
+    return page, page_source

@@ -76,12 +76,14 @@ INSERT_ARTICLE = """
 INSERT INTO articles (
     url, feed_id, title, text, published_at, author, language, site_name, description,
     raw_html, content_type, fetched_at, content_hash, word_count, extractor_version,
-    nlp_version, nlp_skipped, nlp_error, processed_at
+    nlp_version, nlp_skipped, nlp_error, processed_at,
+    page_published_at, feed_published_at, published_at_source
 ) VALUES (
     %(url)s, %(feed_id)s, %(title)s, %(text)s, %(published_at)s, %(author)s, %(language)s,
     %(site_name)s, %(description)s, %(raw_html)s, %(content_type)s, %(fetched_at)s,
     %(content_hash)s, %(word_count)s, %(extractor_version)s, %(nlp_version)s,
-    %(nlp_skipped)s, %(nlp_error)s, now()
+    %(nlp_skipped)s, %(nlp_error)s, now(),
+    %(page_published_at)s, %(feed_published_at)s, %(published_at_source)s
 )
 ON CONFLICT DO NOTHING
 RETURNING id
@@ -415,4 +417,27 @@ LIMIT %(limit)s
 STORY_COUNTS = """
 SELECT count(*) AS stories, count(*) FILTER (WHERE outlets > 1) AS carried
 FROM v_stories
+"""
+
+
+# Article metadata (issue 17, sql/009).
+INSERT_ARTICLE_AUTHORS = """
+INSERT INTO article_authors (article_id, position, name, name_key)
+SELECT %(article_id)s, a.position, a.name, a.name_key
+FROM unnest(%(position)s::smallint[], %(name)s::text[], %(name_key)s::text[]) AS a (position, name, name_key)
+ON CONFLICT (article_id, position) DO UPDATE SET name = EXCLUDED.name, name_key = EXCLUDED.name_key
+"""
+
+# How many pages of a host carry each of these lines (fingerprints as signed 64-bit integers).
+HOST_LINE_PAGES = """
+SELECT fingerprint, pages FROM host_line_fingerprints
+WHERE host = %(host)s AND fingerprint = ANY(%(fingerprints)s::bigint[])
+"""
+
+# One more page of the host carries each of these lines (each fingerprint once per page).
+RECORD_HOST_LINES = """
+INSERT INTO host_line_fingerprints AS h (host, fingerprint)
+SELECT %(host)s, f FROM unnest(%(fingerprints)s::bigint[]) AS f
+ORDER BY f
+ON CONFLICT (host, fingerprint) DO UPDATE SET pages = h.pages + 1, last_seen_at = now()
 """

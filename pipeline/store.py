@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
+from urllib.parse import urlsplit
 
 import psycopg
 
-from . import identity, stories
+from . import boilerplate, dates, identity, names, stories
 from . import queries as q
 from .analyse import Analysis
 from .entities import Cluster
@@ -273,9 +274,17 @@ def store_article(
 ) -> tuple[str, int]:
     """Store one article with everything derived from it, atomically.
 
-    Returns ("stored", id) or ("duplicate", id of the article it duplicates).
+    Returns ("stored", id) or ("duplicate", id of the article it duplicates). The stored
+    ``published_at`` settles the page's date against the feed item's (``dates.settle``);
+    the ``published_at`` given is used only when neither has one. Lines the host's other
+    pages carry are left out of the text first (``host_boilerplate``).
     """
-    ex = page.extracted
+    host = host_of(page.url)
+    original = page.extracted
+    ex, analysis = host_boilerplate(conn, host, original, analysis)
+    settled, source = dates.settle(ex.published_at, ex.published_at_source, item.published_at)
+    if settled is None and published_at is not None:
+        settled = published_at
     digest = content_hash(ex.text)
     sig = stories.signature(ex.text)
     with conn.transaction():
@@ -287,7 +296,10 @@ def store_article(
                 "feed_id": feed_id,
                 "title": ex.title,
                 "text": ex.text,
-                "published_at": published_at,
+                "published_at": settled,
+                "page_published_at": ex.published_at,
+                "feed_published_at": item.published_at,
+                "published_at_source": source if settled is not None else None,
                 "author": ex.author,
                 "language": ex.language,
                 "site_name": ex.site_name,
@@ -310,6 +322,8 @@ def store_article(
             return "duplicate", existing[0]
         article_id = row[0]
         join_story(conn, article_id, digest, sig)
+        write_authors(conn, article_id, ex.authors)
+        record_host_lines(conn, host, original)
         write_analysis(conn, article_id, analysis)
         # An article stored without its analysis says so in the ledger; `newsflow retry` completes it.
         pending = "nlp_failed" if analysis.error else None
@@ -453,6 +467,101 @@ def group_unsigned(conn: psycopg.Connection, *, batch: int = 200) -> dict[str, i
                     put_in_story(conn, article_id, row[0])
                 sign_article(conn, article_id, sig)
             counts["signed"] += 1
+
+
+def host_of(url: str) -> str | None:
+    """The host whose pages share boilerplate: lower case, without "www."."""
+    host = urlsplit(url).hostname
+    return host.removeprefix("www.") if host else None
+
+
+def _fingerprint_ints(prints: Iterable[str]) -> list[int]:
+    return sorted({int.from_bytes(bytes.fromhex(p), "big", signed=True) for p in prints})
+
+
+def _fingerprint_hex(value: int) -> str:
+    return (value & 0xFFFFFFFFFFFFFFFF).to_bytes(8, "big").hex()
+
+
+def _candidate_lines(ex: Extracted) -> list[str]:
+    """Fingerprints of the lines short enough to be boilerplate (the only ones recorded)."""
+    lines = ex.text.split("\n")
+    if len(lines) != len(ex.line_fingerprints):
+        return []
+    limit = boilerplate.HOST_MAX_WORDS
+    return [p for line, p in zip(lines, ex.line_fingerprints, strict=True) if len(line.split()) <= limit]
+
+
+def record_host_lines(conn: psycopg.Connection, host: str | None, ex: Extracted) -> None:
+    """Count one more page of ``host`` for each short line of the stored page."""
+    prints = _candidate_lines(ex)
+    if host and prints:
+        conn.execute(q.RECORD_HOST_LINES, {"host": host, "fingerprints": _fingerprint_ints(prints)})
+
+
+def host_boilerplate(
+    conn: psycopg.Connection, host: str | None, ex: Extracted, analysis: Analysis
+) -> tuple[Extracted, Analysis]:
+    """The article without the lines many other pages of its host carry (one indexed lookup).
+
+    The analysis was made on the full text in a worker: its spans are moved to the shorter
+    text, and mentions and statements inside a dropped line go with it.
+    """
+    prints = _candidate_lines(ex)
+    if not host or not prints:
+        return ex, analysis
+    rows = conn.execute(q.HOST_LINE_PAGES, {"host": host, "fingerprints": _fingerprint_ints(prints)}).fetchall()
+    seen = {_fingerprint_hex(f): n for f, n in rows}
+    drop = boilerplate.recurring_lines(ex.text, ex.line_fingerprints, seen)
+    if not drop:
+        return ex, analysis
+    text, cuts = boilerplate.cut_lines(ex.text, drop)
+    gone = set(drop)
+    kept_prints = tuple(p for i, p in enumerate(ex.line_fingerprints) if i not in gone)
+    return replace(ex, text=text, line_fingerprints=kept_prints), _analysis_after_cuts(analysis, cuts)
+
+
+def _analysis_after_cuts(analysis: Analysis, cuts: list[tuple[int, int, int]]) -> Analysis:
+    def keeps(*spans: tuple[int | None, int | None]) -> bool:
+        return all(a is None or b is None or boilerplate.span_survives(a, b, cuts) for a, b in spans)
+
+    def at(offset: int | None, end: bool = False) -> int | None:
+        return None if offset is None else boilerplate.moved(offset, end, cuts)
+
+    mentions = [
+        replace(m, start=at(m.start), end=at(m.end, True)) for m in analysis.mentions if keeps((m.start, m.end))
+    ]
+    statements = [
+        replace(
+            s,
+            quote_start=at(s.quote_start),
+            quote_end=at(s.quote_end, True),
+            speaker_start=at(s.speaker_start),
+            speaker_end=at(s.speaker_end, True),
+            cue_start=at(s.cue_start),
+            cue_end=at(s.cue_end, True),
+        )
+        for s in analysis.statements
+        if keeps((s.quote_start, s.quote_end), (s.speaker_start, s.speaker_end), (s.cue_start, s.cue_end))
+    ]
+    used = {m.cluster for m in mentions} | {s.speaker_cluster for s in statements if s.speaker_cluster is not None}
+    clusters = {k: c for k, c in analysis.clusters.items() if k in used}
+    return replace(analysis, mentions=mentions, statements=statements, clusters=clusters)
+
+
+def write_authors(conn: psycopg.Connection, article_id: int, authors: Iterable[str]) -> None:
+    """The article's authors, in byline order, each with its parsed-name key."""
+    people = list(authors)
+    if people:
+        conn.execute(
+            q.INSERT_ARTICLE_AUTHORS,
+            {
+                "article_id": article_id,
+                "position": list(range(1, len(people) + 1)),
+                "name": people,
+                "name_key": [names.parse_person(n).key() for n in people],
+            },
+        )
 
 
 NOTIFY_CHANNEL = "newsflow_articles"
