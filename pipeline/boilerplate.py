@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections import Counter
 
 _NORMAL = re.compile(r"[\W_]+")
 MIN_BLOCK_LINES = 3
@@ -128,3 +129,34 @@ def moved(offset: int, end: bool, cuts: list[tuple[int, int, int]]) -> int | Non
 def span_survives(start: int, end: int, cuts: list[tuple[int, int, int]]) -> bool:
     """Whether a span lies wholly outside every cut."""
     return all(end <= c_start or start >= c_stop for c_start, c_stop, _ in cuts)
+
+
+_WORDS = re.compile(r"\w+")
+BODY_COVERS = 0.9  # share of the page's own articleBody words the extraction must hold
+BODY_SIZE = 0.6  # the articleBody must be at least this share of the extraction's length
+LINE_SUPPORT = 0.5  # share of a line's words the articleBody must hold to keep the line
+
+
+def agree_with_body(text: str, body: str | None) -> str:
+    """The text without the lines the page's own ``articleBody`` does not carry, when the two agree.
+
+    JSON-LD ``articleBody`` is what the publisher says the story is, but many sites give a
+    teaser or an older version there: it is used only when the extraction holds nearly all
+    of it (``BODY_COVERS``) and it is nearly as long (``BODY_SIZE``). Then an extracted
+    line it does not carry (a related headline, a promo, a widget label) is left out.
+    """
+    if not body:
+        return text
+    body_words = Counter(w.casefold() for w in _WORDS.findall(body))
+    text_words = Counter(w.casefold() for w in _WORDS.findall(text))
+    total_body = sum(body_words.values())
+    if not total_body or total_body < BODY_SIZE * sum(text_words.values()):
+        return text
+    if sum((body_words & text_words).values()) < BODY_COVERS * total_body:
+        return text
+    kept = []
+    for line in text.split("\n"):
+        words = [w.casefold() for w in _WORDS.findall(line)]
+        if not words or sum(1 for w in words if w in body_words) >= LINE_SUPPORT * len(words):
+            kept.append(line)
+    return "\n".join(kept) if kept else text

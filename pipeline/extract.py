@@ -111,6 +111,8 @@ def extract_article(html: bytes, url: str) -> Extracted:
     text = boilerplate.drop_repeated_blocks(text)
     nodes = dates.jsonld_objects(tree)
     articles = dates.jsonld_articles(tree, nodes)
+    bodies = [a["articleBody"] for a in articles if isinstance(a.get("articleBody"), str)]
+    text = boilerplate.agree_with_body(text, clean_text(max(bodies, key=len))) if bodies else text
     people = bylines.authors(bylines.candidates(tree, articles, nodes, clean_text(doc.author or "")))
     found = dates.page_date(
         dates.local_day(dates.structured_date(tree, articles), doc.date, url, tree),
