@@ -122,15 +122,18 @@ def search(
     """Quotes and articles matching ``query`` (web-search syntax: "a phrase", or, -word).
 
     Quotes come first, then articles, each newest first, at most ``limit`` of each. With
-    ``speaker``, quotes are those of speakers whose name contains it, and articles those
-    quoting such a speaker.
+    ``speaker``, quotes are those of the entities the name stands for (a name that is no
+    entity: speakers whose name contains it), and articles those quoting such a speaker.
     """
     ensure_schema(conn)
     quote_filter = article_filter = sql.SQL("")
+    speaker_ids: list[int] = []
     if speaker:
-        quote_filter = sql.SQL("AND s.speaker ILIKE %(speaker)s")
+        speaker_ids = speaker_entities(conn, speaker)  # "Obama" = "Barack Obama", as in quotes()
+        match = "speaker_entity_id = ANY(%(speaker_ids)s)" if speaker_ids else "speaker ILIKE %(speaker)s"
+        quote_filter = sql.SQL("AND s." + match)
         article_filter = sql.SQL(
-            "AND EXISTS (SELECT FROM v_statements x WHERE x.article_id = a.article_id AND x.speaker ILIKE %(speaker)s)"
+            "AND EXISTS (SELECT FROM v_statements x WHERE x.article_id = a.article_id AND x." + match + ")"
         )
     statement = sql.SQL(_SEARCH).format(
         quotes=sql.SQL(_QUOTE_HITS).format(speaker_filter=quote_filter),
@@ -141,6 +144,7 @@ def search(
         "since": since,
         "limit": limit,
         "speaker": _like(speaker) if speaker else None,
+        "speaker_ids": speaker_ids,
         "quote_headline": _QUOTE_HEADLINE,
         "article_headline": _ARTICLE_HEADLINE,
     }
