@@ -95,12 +95,18 @@ class Discovery:
     problems: dict[str, str] = field(default_factory=dict)
     _keys: set[str] = field(default_factory=set, repr=False)
     _links: set[str] = field(default_factory=set, repr=False)
+    # item key -> (source kind, the document it was found in), for items not from the feed itself
+    located: dict[str, tuple[str, str]] = field(default_factory=dict, repr=False)
 
     def is_new(self, item: FeedItem) -> bool:
         return item.key not in self._keys and (item.link is None or item.link not in self._links)
 
-    def offer(self, item: FeedItem, source: str, window: Window, when: datetime | None) -> None:
-        """Keep ``item`` if it is new and dated inside ``window``; count it otherwise."""
+    def offer(
+        self, item: FeedItem, source: str, window: Window, when: datetime | None, document: str | None = None
+    ) -> None:
+        """Keep ``item`` if it is new and dated inside ``window``; count it otherwise.
+
+        ``document``: the archive page or sitemap it was found in, kept as the item's source."""
         if not self.is_new(item):
             return
         self._keys.add(item.key)
@@ -113,6 +119,8 @@ class Discovery:
         else:
             self.items.append(item)
             self.found[source] += 1
+            if document is not None and source != "feed":
+                self.located[item.key] = (source, document)
 
     def problem(self, url: str, exc: ItemError | SitemapError) -> None:
         reason = exc.reason if isinstance(exc, ItemError) else "feed_malformed"
@@ -164,7 +172,7 @@ def _walk_archives(
             found.problem(url, exc)
             continue
         for item in parsed.items:
-            found.offer(item, "archive", window, item.published_at)
+            found.offer(item, "archive", window, item.published_at, url)
         if not _older_than(parsed.items, window):
             queue += older
 
@@ -187,7 +195,7 @@ def _walk_paged(
         if not parsed.items or not any(found.is_new(i) for i in parsed.items):
             return  # empty, or a server that ignores ?paged and repeats the feed
         for item in parsed.items:
-            found.offer(item, "paged", window, item.published_at)
+            found.offer(item, "paged", window, item.published_at, url)
         if _older_than(parsed.items, window):
             return
 
@@ -246,7 +254,7 @@ def _walk_sitemaps(fetcher: Fetcher, feed_url: str, window: Window, limits: Limi
                 continue
             item = _sitemap_item(entry.loc, entry.title, entry.published_at)
             if item is not None:
-                found.offer(item, "sitemap", window, entry.when)
+                found.offer(item, "sitemap", window, entry.when, url)
 
 
 def discover(fetcher: Fetcher, feed_url: str, window: Window, limits: Limits) -> Discovery:
@@ -333,13 +341,39 @@ def backfill(settings: Settings, feed_url: str, window: Window, *, progress: Pro
         found = discover(fetcher, url, window, settings.limits)
         summary.feeds_failed.update(found.problems)
         summary.message = found.describe()
-        return _pending(conn, feed.id, found.items, summary)
+        todo = _pending(conn, feed.id, found.items, summary)
+        _keep_sources(conn, feed.id, found, todo)
+        return todo
 
     summary = run_items(settings, kind="backfill", trusted_origins=[url], collect=collect, progress=progress)
     return BackfillResult(summary, found, window)
 
 
 # --- web archives (pipeline/webarchive): the same ledger, the same processing path ----------
+
+
+def _keep_sources(conn: psycopg.Connection, feed_id: int, found: Discovery, todo: list[WorkItem]) -> None:
+    """Where each item to load was found, when not in the feed itself: an archive page, a
+    ``?paged=N`` page, a sitemap (``item_sources``, shown by ``v_article_sources``)."""
+    from .webarchive.load import save_item_sources
+
+    rows = []
+    for work in todo:
+        located = found.located.get(work.item.key)
+        if located is not None:
+            kind, document = located
+            rows.append(
+                {
+                    "feed_id": feed_id,
+                    "item_key": work.item.key,
+                    "kind": kind,
+                    "location": document,
+                    "record_offset": None,
+                    "record_id": None,
+                    "captured_at": None,
+                }
+            )
+    save_item_sources(conn, rows)
 
 
 def archive_filters(domains_file: str | None, window: Window | None, language: str | None):  # noqa: ANN201

@@ -356,7 +356,7 @@ def test_warc_loads_exactly_the_window_of_the_listed_domains(settings, conn, tmp
     assert CP1252_SENTENCE in text
     assert fetched.isoformat().startswith("2022-11-12T10:00")
     dated = dict(conn.execute("SELECT url, published_at FROM articles"))
-    assert dated[url("ferry-strike")] is None  # no date in the page: stored undated (dated_at: WARC-Date)
+    assert dated[url("ferry-strike")].isoformat() == "2022-11-15T10:00:00+00:00"  # no date in the page: WARC-Date
     assert dated[url("late-capture")].date().isoformat() == "2022-11-28"
     feed = conn.execute("SELECT kind, enabled FROM feeds").fetchone()
     assert feed == ("warc", False)  # never polled

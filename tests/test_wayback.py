@@ -188,3 +188,23 @@ def test_cli_backfill_wayback(settings, site, monkeypatch, capsys):
     assert main(args) == 0
     out = capsys.readouterr().out
     assert "archived copies of the feed" in out and "succeeded" in out
+
+
+def test_backfill_keeps_where_each_item_was_found(settings, conn, site):
+    """The live history walk (pipeline/backfill.py) records archive pages, ?paged=N pages and sitemaps too."""
+    from pipeline.backfill import backfill
+
+    from .history import SINCE as H_SINCE
+    from .history import UNTIL as H_UNTIL
+    from .history import serve_history_site
+
+    feed_url = serve_history_site(site)
+    assert backfill(settings, feed_url, Window.parse(H_SINCE, H_UNTIL)).summary.status == "succeeded"
+    sources = {
+        item_url.rsplit("/", 1)[1]: (kind, source)
+        for item_url, kind, source in conn.execute("SELECT item_url, source_kind, source FROM v_article_sources")
+    }
+    assert sources["current-oct"] == ("feed", feed_url)
+    assert sources["archive-oct-05"] == ("archive", site.url("/archive/2025-10.xml"))
+    assert sources["paged-oct-12"] == ("paged", site.url("/feed.xml?paged=2"))
+    assert sources["sitemap-oct-08"] == ("sitemap", site.url("/sitemap-news.xml"))

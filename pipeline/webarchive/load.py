@@ -452,7 +452,9 @@ class _FileReader:
                 if when is None or not filters.window.contains(when):
                     skipped["out_of_window" if when else "undated"] += 1
                     return None
-        item = FeedItem(key, record.record_id, link, None, None, published)
+        # The capture date stands where a feed's item date would: a page date the page states
+        # wins over it, one inferred from the text yields to it (``dates.settle``).
+        item = FeedItem(key, record.record_id, link, None, None, published or record.date)
         entry = _Entry(item, reason=reason, message=message)
         if reason is None:
             assert body is not None
