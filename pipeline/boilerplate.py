@@ -160,3 +160,104 @@ def agree_with_body(text: str, body: str | None) -> str:
         if not words or sum(1 for w in words if w in body_words) >= LINE_SUPPORT * len(words):
             kept.append(line)
     return "\n".join(kept) if kept else text
+
+
+# Lines that are the page's furniture, not the story's: what they look like, as data.
+_PROMO = re.compile(
+    r"^(?:read more|related|also read|see also|more|watch|listen|recommended|trending|most read|"
+    r"click here|sign up|subscribe|don't miss|dont miss|editor's picks?|top stories|you may also like)"
+    r"\s*(?::|\||»|›|>|→|-|–|—)\s*\S",
+    re.IGNORECASE,
+)
+_WIDGET_LABELS = frozenset(
+    {
+        "advertisement",
+        "advertisements",
+        "ad",
+        "sponsored",
+        "sponsored content",
+        "popular",
+        "most popular",
+        "most read",
+        "trending",
+        "trending now",
+        "related",
+        "related articles",
+        "related stories",
+        "related coverage",
+        "read more",
+        "read next",
+        "share",
+        "share this",
+        "share this article",
+        "swipe",
+        "swipe →",
+        "swipe for more",
+        "scroll to continue",
+        "continue reading",
+        "show comments",
+        "comments",
+        "newsletter",
+        "sign up",
+        "subscribe",
+        "more from",
+        "recommended",
+        "loading",
+        "loading...",
+        "image",
+        "photo",
+        "video",
+        "getty images",
+        "follow us",
+        "top stories",
+    }
+)
+_EMBED = re.compile(
+    r"(?:pic\.twitter\.com/\w+|^https?://t\.co/\w+$|^a post shared by .{1,80}\(@[\w.]+\)|^— .{1,80}\(@\w{1,20}\) "
+    r"\w+ \d{1,2}, \d{4}$)",
+    re.IGNORECASE,
+)
+# The signature line under an embedded post: "— Name (@handle) November 3, 2019".
+_EMBED_SIGNATURE = re.compile(r"^[—–-]{1,2} .{1,80}\(@\w{1,20}\) \w+\.? \d{1,2}, \d{4}$")
+_BIO_VERB = re.compile(r"^(?:is|was|covers|has been|writes|reports|joined)\b")
+_BIO_NOUN = re.compile(
+    r"\b(?:reporter|correspondent|writer|editor|journalist|contributor|columnist|producer|author|"
+    r"fellow|intern|analyst|photographer)\b",
+    re.IGNORECASE,
+)
+_BIO_TAIL = re.compile(r"^(?:follow|contact|email|reach) .{0,80}(?:@|twitter|on x\b|at )", re.IGNORECASE)
+
+
+def _is_bio(line: str, authors: tuple[str, ...]) -> bool:
+    """An author's bio: "Jane Roe is a reporter with …", "Follow Jane on Twitter @jroe"."""
+    if len(line.split()) > 60:
+        return False
+    if _BIO_TAIL.match(line):
+        return True
+    for name in authors:
+        for start in (name, name.split()[-1]):
+            if line.startswith(start + " ") and _BIO_VERB.match(line[len(start) + 1 :]) and _BIO_NOUN.search(line):
+                return True
+    return False
+
+
+def drop_leftovers(text: str, authors: tuple[str, ...] = ()) -> str:
+    """The text without promo lines, widget labels, embedded posts and author bios.
+
+    Each rule looks at one line alone; a bio is only recognised in the last three lines and
+    by the article's own author's name.
+    """
+    lines = text.split("\n")
+    last = len(lines) - 3
+    # An embedded post is its text and the signature line under it.
+    posts = {i for i, line in enumerate(lines) if _EMBED_SIGNATURE.match(line)}
+    posts |= {i - 1 for i in posts if i > 0 and len(lines[i - 1].split()) <= 60}
+    kept = []
+    for i, line in enumerate(lines):
+        bare = line.strip().rstrip(":").casefold()
+        if i in posts or bare in _WIDGET_LABELS or _PROMO.match(line) or _EMBED.search(line):
+            continue
+        if i >= last and _is_bio(line, authors):
+            continue
+        kept.append(line)
+    return "\n".join(kept) if kept else text

@@ -114,6 +114,7 @@ def extract_article(html: bytes, url: str) -> Extracted:
     bodies = [a["articleBody"] for a in articles if isinstance(a.get("articleBody"), str)]
     text = boilerplate.agree_with_body(text, clean_text(max(bodies, key=len))) if bodies else text
     people = bylines.authors(bylines.candidates(tree, articles, nodes, clean_text(doc.author or "")))
+    text = boilerplate.drop_leftovers(text, tuple(a.name for a in people))
     found = dates.page_date(
         dates.local_day(dates.structured_date(tree, articles), doc.date, url, tree),
         dates.from_htmldate(doc.date, url),

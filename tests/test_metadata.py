@@ -172,7 +172,8 @@ def test_dates_authors_and_host_boilerplate_stored(settings, conn, site):
         assert rows[str(i)][0] == feed_time and rows[str(i)][2] == feed_time and rows[str(i)][3] == "feed"
 
     authors = conn.execute(
-        "SELECT a.url, au.position, au.name, au.name_key FROM article_authors au JOIN articles a ON a.id = au.article_id"
+        "SELECT a.url, au.position, au.name, au.name_key"
+        " FROM article_authors au JOIN articles a ON a.id = au.article_id"
     ).fetchall()
     by_page = {}
     for url, position, name, key in authors:
