@@ -616,3 +616,26 @@ def test_cc_news_month_loads_the_same_rows_resumes_and_refetches_nothing(
     assert resumed.summary.status == "succeeded"
     assert crawl.ranges[0] == (second.name, offset) and {name for name, _ in crawl.ranges} == {second.name}
     assert resumed.summary.unchanged == 16 - 5 and resumed.summary.seen == 0
+
+
+def test_language_filter_uses_the_declaration_then_the_text(settings, conn, tmp_path):
+    english = Page(url("english-story"), "2022-11-03", "2022-11-03")
+    german = news_page("Stadtrat", ["Der Stadtrat hat am Dienstag beschlossen, die alte Brücke zu sanieren."] * 4)
+    french = news_page("Conseil", ["Le conseil municipal a décidé mardi de rénover le vieux pont de la ville."] * 4)
+    french = french.replace('<html lang="en">', "<html>")  # declares nothing: its text decides
+    parts = [
+        response(english),
+        warc_record(
+            WarcRecordType.response,
+            url("stadtrat"),
+            "2022-11-04",
+            http_response(german.replace('lang="en"', 'lang="de"').encode()),
+        ),
+        warc_record(WarcRecordType.response, url("conseil"), "2022-11-05", http_response(french.encode())),
+    ]
+    path = tmp_path / "languages.warc.gz"
+    path.write_bytes(b"".join(members(parts)))
+    result = load_warc(settings, [str(path)], Filters(frozenset({DOMAIN}), language="en"))
+    assert result.summary.status == "succeeded"
+    assert _stored(conn) == ["english-story"]
+    assert result.totals.skipped == {"language": 2}

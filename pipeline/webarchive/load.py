@@ -55,7 +55,9 @@ _META_LANG = re.compile(
     rb"<meta\b[^>]*?http-equiv\s*=\s*[\"']?content-language[\"']?[^>]*?content\s*=\s*[\"']?([A-Za-z]{2,3})",
     re.IGNORECASE,
 )
-_TAGS = re.compile(rb"<(script|style)\b.*?</\1\s*>|<[^>]*>", re.IGNORECASE | re.DOTALL)
+_TAGS = re.compile(rb"<[^<>]{0,4000}>")  # linear: a page of unclosed tags cannot make it backtrack
+_PARAGRAPH = re.compile(rb"<p\b[^<>]{0,500}>([^<]{20,5000})", re.IGNORECASE)
+PAGE_SNIFF_BYTES = 1 << 20  # the page's date and language are looked for in its first megabyte
 
 
 # --- filters ---------------------------------------------------------------------------------
@@ -139,7 +141,11 @@ def page_language(record: Record, body: bytes) -> str | None:
         return declared
     from ..extract import detect_language
 
-    text = _TAGS.sub(b" ", body[:400_000]).decode("utf-8", "replace")
+    head = body[:200_000]
+    # the paragraphs' text, where the article is (menus and ads are in the site's language
+    # too, but a template's boilerplate often is not); the whole page's text if it has none
+    paragraphs = b" ".join(_PARAGRAPH.findall(head))
+    text = (paragraphs if len(paragraphs) >= 200 else _TAGS.sub(b" ", head)).decode("utf-8", "replace")
     return detect_language(" ".join(text.split())[:5000])
 
 
