@@ -32,7 +32,7 @@ class Limits:
     """Bounds on every stage (RELIABILITY.md, I3). Sizes in bytes, times in seconds."""
 
     feed_timeout: float = 30.0
-    feed_parse_timeout: float = 30.0  # parsing one feed document, in the feed worker
+    feed_parse_timeout: float = 60.0  # parsing one feed document (up to the 10 MB body cap), in a worker
     page_timeout: float = 60.0
     connect_timeout: float = 10.0
     max_body_bytes: int = 10 * 1024 * 1024

@@ -56,6 +56,7 @@ class RunSummary:
     unchanged: int = 0
     quarantined: Counter[str] = field(default_factory=Counter)
     analysis_failed: int = 0  # stored with their text, entity and statement extraction pending
+    dropped: int = 0  # listed past a feed's item cap: counted on the feed, not read
     # seconds per stage (fetch, extract, nlp, statements, store), summed over the threads and
     # worker processes doing it: the stages overlap, so the sum exceeds the run's wall time
     stages: Counter[str] = field(default_factory=Counter)
@@ -98,6 +99,8 @@ class RunSummary:
         ]
         rows += [(f"    {reason}", n) for reason, n in sorted(self.quarantined.items())]
         rows.append(("items already done", self.unchanged))
+        if self.dropped:
+            rows.append(("items past a feed's cap, not read", self.dropped))
         width = max(len(label) for label, _ in rows)
         lines = [f"run {self.run_id}: {self.status}"]
         lines += [f"  {label.ljust(width)}  {n:>7}" for label, n in rows]
@@ -236,7 +239,7 @@ def _poll_feed(
                 moved_to=response.moved_to,
             )
             return []
-        parsed = parse_bounded(settings.limits, response.body, feed.fetch_url)
+        parsed = parse_bounded(settings.limits, response.body, response.url or feed.fetch_url)
     except ItemError as exc:
         _feed_failed(conn, settings, feed, summary, exc)
         return []
@@ -257,11 +260,14 @@ def _poll_feed(
         etag=None,  # the validators are saved once this poll's items are all processed
         last_modified=None,
         warning=parsed.warning,
+        # a malformed feed is the graver warning; a feed past the item cap is only that
+        warning_reason="too_many_items" if parsed.dropped and "malformed feed" not in (parsed.warning or "") else None,
         poll_seconds=next_interval(feed.poll_interval_seconds, len(todo), bounds),
         new_items=len(todo),
         moved_to=response.moved_to,
     )
     store.touch_items(conn, feed.id, done)
+    summary.dropped += parsed.dropped
     if response.etag or response.last_modified:
         summary.validators[feed.id] = (response.etag, response.last_modified)
     summary.unchanged += len(done)

@@ -23,7 +23,7 @@ UPDATE feeds SET
     status = 'active',
     enabled = true,
     disabled_reason = NULL,
-    last_error_reason = CASE WHEN %(warning)s::text IS NULL THEN NULL ELSE 'feed_malformed' END,
+    last_error_reason = %(warning_reason)s,
     last_error = %(warning)s,
     items_last_poll = %(new_items)s,
     poll_interval_seconds = %(poll_seconds)s,

@@ -23,6 +23,10 @@ REASONS: dict[str, str] = {
     "extraction_failed": "text extraction crashed or ran out of time",
     "nlp_failed": "entity or statement extraction failed",
     "db_rejected": "the database refused the article",
+    "too_many_items": (
+        "the feed lists more items than are read from one document (NEWSFLOW_MAX_ITEMS_PER_FEED);"
+        " the rest are counted on the feed, not read"
+    ),
     "internal_error": "newsflow failed unexpectedly on this item or feed (a bug: the message says where)",
 }
 

@@ -91,7 +91,11 @@ def feed_fetched(
     poll_seconds: float,
     new_items: int = 0,
     moved_to: str | None = None,
+    warning_reason: str | None = None,
 ) -> None:
+    """A successful poll; ``warning`` (with its reason code) says what was off with the feed."""
+    if warning is not None and warning_reason is None:
+        warning_reason = "feed_malformed"
     with conn.transaction():
         conn.execute(
             q.FEED_FETCHED,
@@ -102,6 +106,7 @@ def feed_fetched(
                 "etag": etag,
                 "last_modified": last_modified,
                 "warning": warning,
+                "warning_reason": warning_reason if warning is not None else None,
                 "poll_seconds": poll_seconds,
                 "new_items": new_items,
                 "moved_to": moved_to,

@@ -264,8 +264,9 @@ def test_ten_thousand_item_feed(settings, conn, site):
     assert summary.seen == 25 and summary.stored == 1 and summary.duplicate == 24  # one text under 25 URLs
     assert conn.execute("SELECT count(*) FROM feed_items").fetchone()[0] == 25
     assert [site.hits(f"/story/{i}") for i in range(30)] == [1] * 25 + [0] * 5
-    (error,) = conn.execute("SELECT last_error FROM feeds WHERE url = %s", (feed,)).fetchone()
-    assert "5 items past the first 25 not read" in error
+    error, reason = conn.execute("SELECT last_error, last_error_reason FROM feeds WHERE url = %s", (feed,)).fetchone()
+    assert "5 items past the first 25 not read" in error and reason == "too_many_items"
+    assert summary.dropped == 5 and "items past a feed's cap, not read" in summary.table()
 
 
 def test_proxy_settings_in_the_environment_are_ignored(settings, conn, site, monkeypatch):
