@@ -7,8 +7,11 @@ raw bytes fails to decode most pages) and the tree serves every pass:
   htmldate's extensive search, run inside trafilatura's metadata pass, else the URL; with
   the source that gave it;
 - ``pipeline.bylines``: the authors as a list, from JSON-LD, meta tags and bylines;
-- trafilatura: the text, from which ``pipeline.boilerplate`` removes repeated blocks and
-  adds each line's fingerprint, for the per-host boilerplate table the parent keeps;
+- trafilatura: the text; of a live blog, only the post the URL points at or the blog's
+  lead (``pipeline.liveblog``); ``pipeline.boilerplate`` removes repeated blocks, lines
+  the page's own JSON-LD ``articleBody`` lacks when the two agree, promo lines, widget
+  labels, embedded posts and author bios, and gives each line's fingerprint for the
+  per-host boilerplate table the parent keeps;
 - py3langid names the language.
 """
 
@@ -23,10 +26,11 @@ from datetime import datetime
 import py3langid
 import trafilatura
 
-from . import boilerplate, bylines, dates
+from . import boilerplate, bylines, dates, liveblog
 from .reasons import ItemError
 
-# -3: date cascade with its source, authors as a list, repeated blocks kept once
+# -3: date cascade with its source, authors as a list, repeated blocks kept once, leftovers
+# out, live blogs
 EXTRACTOR_VERSION = f"trafilatura-{trafilatura.__version__}-3"
 MIN_WORDS = 25
 HTML_TYPES = {"text/html", "application/xhtml+xml", "application/xml", "text/xml", ""}
@@ -108,14 +112,18 @@ def extract_article(html: bytes, url: str) -> Extracted:
     title = clean_text(doc.title or "") or None
     if title and text.startswith(title + "\n"):
         text = text[len(title) + 1 :]  # trafilatura sometimes repeats the headline as paragraph 1
-    text = boilerplate.drop_repeated_blocks(text)
     nodes = dates.jsonld_objects(tree)
     articles = dates.jsonld_articles(tree, nodes)
+    live = liveblog.article_text(text, url, articles, clean_text)
+    if live is not None:
+        text = live.text  # one post of a live blog, or its lead: not the other posts
+    text = boilerplate.drop_repeated_blocks(text)
     bodies = [a["articleBody"] for a in articles if isinstance(a.get("articleBody"), str)]
-    text = boilerplate.agree_with_body(text, clean_text(max(bodies, key=len))) if bodies else text
+    if bodies and live is None:
+        text = boilerplate.agree_with_body(text, clean_text(max(bodies, key=len)))
     people = bylines.authors(bylines.candidates(tree, articles, nodes, clean_text(doc.author or "")))
     text = boilerplate.drop_leftovers(text, tuple(a.name for a in people))
-    found = dates.page_date(
+    found = (live.published if live is not None else None) or dates.page_date(
         dates.local_day(dates.structured_date(tree, articles), doc.date, url, tree),
         dates.from_htmldate(doc.date, url),
         dates.url_date(url),
