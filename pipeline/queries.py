@@ -336,7 +336,9 @@ ORDER BY s.id
 # Held to the end of the article's transaction, in key order (no deadlock between loaders):
 # two loaders storing copies of one story share band keys, so the second waits for the first
 # to commit and then finds its bands.
-LOCK_STORY_KEYS = "SELECT pg_advisory_xact_lock(k) FROM unnest(%(keys)s::bigint[]) WITH ORDINALITY AS u (k, n) ORDER BY n"
+LOCK_STORY_KEYS = """
+SELECT pg_advisory_xact_lock(k) FROM unnest(%(keys)s::bigint[]) WITH ORDINALITY AS u (k, n) ORDER BY n
+"""
 
 # Candidate copies: articles sharing band keys, most shared first, with their signatures and
 # stories; an exact copy of the text (any outlet) is always a candidate.
@@ -366,6 +368,8 @@ STORY_SIZE = "SELECT count(*) FROM articles WHERE story_id = %(story_id)s"
 # Serialises writers of one story's roles (two loaders joining it through different bands).
 LOCK_STORY = "SELECT id FROM stories WHERE id = %(story_id)s FOR UPDATE"
 
+START_STORY = "UPDATE articles SET story_id = %(story_id)s, story_role = 'first' WHERE id = %(article_id)s"
+
 # Put an article in a story, and give every member its role again: the earliest is first, a
 # later one on an outlet that already carried the story an update, the others copies. Only
 # rows whose story or role changes are written.
@@ -392,8 +396,6 @@ ON CONFLICT (article_id) DO UPDATE SET
     version = EXCLUDED.version, words = EXCLUDED.words, shingles = EXCLUDED.shingles, hashvalues = EXCLUDED.hashvalues
 """
 
-DELETE_BANDS = "DELETE FROM story_bands WHERE article_id = %(article_id)s"
-
 INSERT_BANDS = """
 INSERT INTO story_bands (band_key, article_id)
 SELECT k, %(article_id)s FROM unnest(%(keys)s::bigint[]) AS k
@@ -405,10 +407,10 @@ DELETE_EMPTY_STORY = """
 DELETE FROM stories s WHERE s.id = %(story_id)s AND NOT EXISTS (SELECT FROM articles a WHERE a.story_id = s.id)
 """
 
-# Articles stored before stories existed (or signed by another signature version), oldest first.
+# Articles stored before stories existed, in id order.
 UNSIGNED_ARTICLES = """
 SELECT a.id, a.text, a.content_hash, a.story_id FROM articles a
-LEFT JOIN story_signatures s ON s.article_id = a.id AND s.version = %(version)s
+LEFT JOIN story_signatures s ON s.article_id = a.id
 WHERE s.article_id IS NULL AND a.id > %(after)s
 ORDER BY a.id
 LIMIT %(limit)s

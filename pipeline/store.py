@@ -401,7 +401,11 @@ def matching_story(conn: psycopg.Connection, article_id: int, digest: str, sig: 
 
 
 def sign_article(conn: psycopg.Connection, article_id: int, sig: stories.Signature) -> None:
-    """Store the article's signature and band keys (replacing any older ones)."""
+    """Store the signature and band keys of an article that has none yet.
+
+    (A new signature version would be a migration that empties ``story_bands`` and signs
+    every article again: bands are found by key, not by article.)
+    """
     conn.execute(
         q.UPSERT_SIGNATURE,
         {
@@ -412,13 +416,15 @@ def sign_article(conn: psycopg.Connection, article_id: int, sig: stories.Signatu
             "hashvalues": sig.hashvalues,
         },
     )
-    conn.execute(q.DELETE_BANDS, {"article_id": article_id})
     if sig.band_keys:
         conn.execute(q.INSERT_BANDS, {"article_id": article_id, "keys": list(sig.band_keys)})
 
 
-def put_in_story(conn: psycopg.Connection, article_id: int, story_id: int) -> None:
+def put_in_story(conn: psycopg.Connection, article_id: int, story_id: int, *, new: bool = False) -> None:
     """Make the article a member of ``story_id`` and give every member its role again."""
+    if new:
+        conn.execute(q.START_STORY, {"story_id": story_id, "article_id": article_id})
+        return
     conn.execute(q.LOCK_STORY, {"story_id": story_id})
     conn.execute(q.JOIN_STORY, {"story_id": story_id, "article_id": article_id})
 
@@ -429,11 +435,12 @@ def join_story(conn: psycopg.Connection, article_id: int, digest: str, sig: stor
     Runs inside the article's transaction, after ``lock_story_keys``.
     """
     story_id = matching_story(conn, article_id, digest, sig)
+    new = story_id is None
     if story_id is None:
         row = conn.execute(q.INSERT_STORY).fetchone()
         assert row is not None
         story_id = row[0]
-    put_in_story(conn, article_id, story_id)
+    put_in_story(conn, article_id, story_id, new=new)
     sign_article(conn, article_id, sig)
     return story_id
 
@@ -450,7 +457,7 @@ def group_unsigned(conn: psycopg.Connection, *, batch: int = 200) -> dict[str, i
     after = 0
     while True:
         rows = conn.execute(
-            q.UNSIGNED_ARTICLES, {"version": stories.SIGNATURE_VERSION, "after": after, "limit": batch}
+            q.UNSIGNED_ARTICLES, {"after": after, "limit": batch}
         ).fetchall()
         if not rows:
             return counts
@@ -469,7 +476,7 @@ def group_unsigned(conn: psycopg.Connection, *, batch: int = 200) -> dict[str, i
                 elif own_story is None:
                     row = conn.execute(q.INSERT_STORY).fetchone()
                     assert row is not None
-                    put_in_story(conn, article_id, row[0])
+                    put_in_story(conn, article_id, row[0], new=True)
                 sign_article(conn, article_id, sig)
             counts["signed"] += 1
 

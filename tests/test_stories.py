@@ -71,10 +71,12 @@ def test_short_texts_never_merge_on_shingles():
 
 def _stored(conn, run_id, feed_id, url, body, *, published=None):
     item = FeedItem(key=url, guid=url, link=url, link_error=None, title="t", published_at=published)
-    ex = Extracted(title="Title", text=body, published_at=None, author=None, language="en", site_name=None,
-                   description=None)
-    page = store.Page(url=url, html=b"<html></html>", content_type="text/html", fetched_at=datetime.now(UTC),
-                      extracted=ex)
+    ex = Extracted(
+        title="Title", text=body, published_at=None, author=None, language="en", site_name=None, description=None
+    )
+    page = store.Page(
+        url=url, html=b"<html></html>", content_type="text/html", fetched_at=datetime.now(UTC), extracted=ex
+    )
     return store.store_article(conn, run_id, feed_id, item, page, Analysis(skipped="test"), published)
 
 
@@ -98,8 +100,10 @@ def test_exact_copy_on_another_outlet_is_a_publication_of_the_story(conn, loader
     assert loader("https://paper.example/b", body, published=t0 + timedelta(hours=1))[0] == "stored"
     # the same text at a second URL of the same outlet (m. is the same site) stays a duplicate
     state, dup_of = loader("https://m.wire.example/a-again", body)
-    assert state == "duplicate" and dup_of == conn.execute(
-        "SELECT id FROM articles WHERE url = 'https://www.wire.example/a'").fetchone()[0]
+    assert (
+        state == "duplicate"
+        and dup_of == conn.execute("SELECT id FROM articles WHERE url = 'https://www.wire.example/a'").fetchone()[0]
+    )
     first, copy = _story(conn, "https://www.wire.example/a"), _story(conn, "https://paper.example/b")
     assert first[0] == copy[0] and (first[1], copy[1]) == ("first", "copy")
     # a short brief copied verbatim is grouped by its hash, not its shingles
@@ -118,17 +122,22 @@ def test_roles_copies_updates_and_a_late_first(conn, loader):
     loader("https://c.example/other", text(22), published=t0)
     # an archive backfill stores a copy published before all of them: it becomes the first
     loader("https://d.example/early", edited(body, 3, edits=3), published=t0 - timedelta(days=1))
-    roles = dict(conn.execute("SELECT url, story_role FROM articles WHERE story_id = "
-                              "(SELECT story_id FROM articles WHERE url = 'https://a.example/1')").fetchall())
+    roles = dict(
+        conn.execute(
+            "SELECT url, story_role FROM articles WHERE story_id = "
+            "(SELECT story_id FROM articles WHERE url = 'https://a.example/1')"
+        ).fetchall()
+    )
     assert roles == {
         "https://d.example/early": "first",
         "https://a.example/1": "copy",
         "https://b.example/1": "copy",
         "https://a.example/1-updated": "update",
     }
-    row = conn.execute("SELECT articles, outlets, first_outlet, outlet_list FROM v_stories "
-                       "WHERE first_article_id = (SELECT id FROM articles WHERE url = 'https://d.example/early')"
-                       ).fetchone()
+    row = conn.execute(
+        "SELECT articles, outlets, first_outlet, outlet_list FROM v_stories "
+        "WHERE first_article_id = (SELECT id FROM articles WHERE url = 'https://d.example/early')"
+    ).fetchone()
     assert row == (4, 3, "d.example", ["d.example", "a.example", "b.example"])
     assert conn.execute("SELECT count(*) FROM stories").fetchone()[0] == 2
 
@@ -140,8 +149,10 @@ def test_a_rerun_changes_no_count(conn, loader):
         loader(f"https://b.example/{i}", edited(body, i, edits=4))
 
     def counts():
-        return conn.execute("SELECT (SELECT count(*) FROM articles), (SELECT count(*) FROM stories), "
-                            "(SELECT count(*) FROM story_bands), (SELECT count(*) FROM story_signatures)").fetchone()
+        return conn.execute(
+            "SELECT (SELECT count(*) FROM articles), (SELECT count(*) FROM stories), "
+            "(SELECT count(*) FROM story_bands), (SELECT count(*) FROM story_signatures)"
+        ).fetchone()
 
     before = counts()
     for i, body in enumerate(bodies):
@@ -194,11 +205,17 @@ def test_the_migration_groups_the_articles_of_an_existing_database(conn, monkeyp
     monkeypatch.setattr(db, "migrations", lambda: [m for m in every if m.version < 10])
     db.upgrade(conn)
     body = text(41)
-    for url, words in [("https://a.example/x", body), ("https://b.example/x", edited(body, 1, edits=5)),
-                       ("https://c.example/y", text(42)), ("https://d.example/brief", text(43, 30))]:
+    for url, words in [
+        ("https://a.example/x", body),
+        ("https://b.example/x", edited(body, 1, edits=5)),
+        ("https://c.example/y", text(42)),
+        ("https://d.example/brief", text(43, 30)),
+    ]:
         conn.execute(
             "INSERT INTO articles (url, text, raw_html, fetched_at, content_hash, extractor_version) "
-            "VALUES (%s, %s, '', now(), md5(%s), 'v')", (url, words, words))
+            "VALUES (%s, %s, '', now(), md5(%s), 'v')",
+            (url, words, words),
+        )
     monkeypatch.setattr(db, "migrations", lambda: every)
     assert "010_stories.sql" in db.upgrade(conn)
     assert conn.execute("SELECT count(*) FROM stories").fetchone()[0] == 4  # one per article at first
@@ -213,13 +230,21 @@ def test_statement_outlets_counts_a_quote_once_per_outlet(conn, loader):
     ids = []
     for outlet in ("a", "b", "c"):
         loader(f"https://{outlet}.example/s", edited(body, ord(outlet), edits=2))
-        ids.append(conn.execute("SELECT id FROM articles WHERE url = %s", (f"https://{outlet}.example/s",)).fetchone()[0])
-    for article_id, quote in zip(ids, ["We will build it.", "we will build it", "Something else entirely."],
-                                 strict=True):
+        ids.append(
+            conn.execute("SELECT id FROM articles WHERE url = %s", (f"https://{outlet}.example/s",)).fetchone()[0]
+        )
+    for article_id, quote in zip(
+        ids, ["We will build it.", "we will build it", "Something else entirely."], strict=True
+    ):
         conn.execute(
             "INSERT INTO statements (article_id, kind, quote, quote_start, quote_end, speaker, extractor_version) "
-            "VALUES (%s, 'direct', %s, 0, 5, 'Vidal', 'v')", (article_id, quote))
-    rows = conn.execute("SELECT quote, speaker, outlets, outlet_list FROM v_statement_outlets ORDER BY outlets DESC"
-                        ).fetchall()
-    assert rows == [("We will build it.", "Vidal", 2, ["a.example", "b.example"]),
-                    ("Something else entirely.", "Vidal", 1, ["c.example"])]
+            "VALUES (%s, 'direct', %s, 0, 5, 'Vidal', 'v')",
+            (article_id, quote),
+        )
+    rows = conn.execute(
+        "SELECT quote, speaker, outlets, outlet_list FROM v_statement_outlets ORDER BY outlets DESC"
+    ).fetchall()
+    assert rows == [
+        ("We will build it.", "Vidal", 2, ["a.example", "b.example"]),
+        ("Something else entirely.", "Vidal", 1, ["c.example"]),
+    ]
