@@ -435,3 +435,83 @@ def quotes_table(found: Sequence[Quote]) -> str:
     width = _text_width(10 + 2 + 22 + 2 + 8 + 2)
     rows = [(q.day.isoformat(), q.speaker, q.kind, _with_source(q.quote, q.title, q.url, width)) for q in found]
     return render_table(("date", "speaker", "kind", "statement"), rows, (None, 22, None, width))
+
+
+# Stories (sql/010_stories.sql) ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StoryCount:
+    story_id: int
+    title: str | None
+    first_seen_at: datetime
+    first_outlet: str | None
+    outlets: int
+    articles: int
+    updates: int
+    outlet_list: list[str]
+
+
+@dataclass(frozen=True)
+class CarriedQuote:
+    story_id: int
+    quote: str
+    speaker: str | None
+    kind: str
+    first_seen_at: datetime
+    outlets: int
+    outlet_list: list[str]
+
+
+_CARRIED_STORIES = f"""
+SELECT story_id, title, first_seen_at, first_outlet, outlets::int, articles::int, updates::int, outlet_list
+FROM v_stories
+WHERE first_seen_at >= {_SINCE} AND outlets >= %(min_outlets)s
+ORDER BY outlets DESC, articles DESC, first_seen_at, story_id
+LIMIT %(limit)s
+"""
+
+_CARRIED_QUOTES = f"""
+SELECT story_id, quote, speaker, kind, first_seen_at, outlets::int, outlet_list
+FROM v_statement_outlets
+WHERE first_seen_at >= {_SINCE} AND outlets >= %(min_outlets)s
+ORDER BY outlets DESC, first_seen_at, story_id, quote
+LIMIT %(limit)s
+"""
+
+
+def carried_stories(
+    conn: psycopg.Connection, since: datetime | None, *, min_outlets: int = 1, limit: int = 20
+) -> list[StoryCount]:
+    """Stories first seen from ``since`` on, by the number of outlets that carried them."""
+    return _rows(conn, StoryCount, _CARRIED_STORIES, {"since": since, "min_outlets": min_outlets, "limit": limit})
+
+
+def carried_quotes(
+    conn: psycopg.Connection, since: datetime | None, *, min_outlets: int = 2, limit: int = 15
+) -> list[CarriedQuote]:
+    """Quotes by the number of outlets that carried them (one row per quote and story)."""
+    return _rows(conn, CarriedQuote, _CARRIED_QUOTES, {"since": since, "min_outlets": min_outlets, "limit": limit})
+
+
+def _outlets(names: Sequence[str], shown: int = 6) -> str:
+    more = len(names) - shown
+    return ", ".join(names[:shown]) + (f" and {more} more" if more > 0 else "")
+
+
+def stories_table(found: Sequence[StoryCount]) -> str:
+    if not found:
+        return "no stories found"
+    width = _text_width(16 + 2 + 7 + 2 + 8 + 2)
+    rows = [
+        (
+            f"{s.first_seen_at.astimezone(UTC):%Y-%m-%d %H:%M}",
+            s.outlets,
+            s.articles,
+            f"{_one_line(s.title or '(untitled)')}\nfirst: {s.first_outlet}\nalso: {_outlets(s.outlet_list[1:])}"
+            if s.outlets > 1
+            else f"{_one_line(s.title or '(untitled)')}\nfirst: {s.first_outlet}",
+        )
+        for s in found
+    ]
+    return render_table(("first seen (UTC)", "outlets", "articles", "story"), rows, (None, None, None, width))

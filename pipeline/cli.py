@@ -59,6 +59,10 @@ def cmd_db_upgrade(settings: Settings, args: argparse.Namespace) -> int:
             from .identity import consolidate
 
             consolidate(conn)
+        if "010_stories.sql" in applied:  # articles stored before stories: group their copies
+            from .store import group_unsigned
+
+            group_unsigned(conn)
     print(
         f"applied {', '.join(applied)}" if applied else "database is up to date",
         f"(schema version {version})",
@@ -270,6 +274,23 @@ def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_stories(settings: Settings, args: argparse.Namespace) -> int:
+    if args.group:
+        from .store import group_unsigned
+
+        with db.connect(db.database_url(settings)) as conn:
+            db.upgrade(conn)
+            done = group_unsigned(conn)
+        print(f"signed {done['signed']} articles stored before stories; {done['grouped']} joined another story")
+        return 0
+    from .analyst import carried_stories, stories_table
+
+    with _analyst_connection(settings) as conn:
+        found = carried_stories(conn, args.since, min_outlets=args.min_outlets, limit=args.limit)
+    print(stories_table(found))
+    return 0
+
+
 def _add_analyst_commands(sub) -> None:
     since_help = "only articles dated from then on: YYYY-MM-DD (UTC), an ISO timestamp, or 7d / 2w ago"
     search_parser = sub.add_parser("search", help="full-text search of quotes and article text")
@@ -284,6 +305,17 @@ def _add_analyst_commands(sub) -> None:
     quotes_parser.add_argument("--since", type=_since, metavar="DATE", help=since_help)
     quotes_parser.add_argument("--limit", type=_rows, default=50, help="most statements shown")
     quotes_parser.set_defaults(func=cmd_quotes)
+
+    stories_parser = sub.add_parser("stories", help="stories and the outlets that carried them, most carried first")
+    stories_parser.add_argument("--since", type=_since, metavar="DATE", help="only stories first seen from then on")
+    stories_parser.add_argument(
+        "--min-outlets", type=_rows, default=1, metavar="N", help="only stories carried by at least N outlets"
+    )
+    stories_parser.add_argument("--limit", type=_rows, default=20, help="most stories shown")
+    stories_parser.add_argument(
+        "--group", action="store_true", help="group the articles stored before stories existed (db upgrade does it)"
+    )
+    stories_parser.set_defaults(func=cmd_stories)
 
     report_parser = sub.add_parser("report", help="write an HTML report with plots to a directory")
     report_parser.add_argument("--since", type=_since, metavar="DATE", help=since_help + " (default: all)")

@@ -46,6 +46,8 @@ class ReportData:
     entities: list[analyst.EntityCount]
     pairs: list[analyst.PairCount]
     reasons: list[analyst.ReasonCount]
+    stories: list[analyst.StoryCount] = field(default_factory=list)
+    carried_quotes: list[analyst.CarriedQuote] = field(default_factory=list)
 
 
 @dataclass
@@ -69,6 +71,8 @@ def collect(conn: psycopg.Connection, since: datetime | None, top: int = TOP) ->
         entities=analyst.top_entities(conn, since, top),
         pairs=analyst.top_pairs(conn, since, top),
         reasons=analyst.quarantine_reasons(conn, since),
+        stories=analyst.carried_stories(conn, since, min_outlets=2, limit=top),
+        carried_quotes=analyst.carried_quotes(conn, since, min_outlets=2, limit=top),
     )
 
 
@@ -81,6 +85,8 @@ def build_report(conn: psycopg.Connection, out_dir: Path, since: datetime | None
         _speakers_plot(data, out_dir),
         _entities_plot(data, out_dir),
         _pairs_plot(data, out_dir),
+        _stories_plot(data, out_dir),
+        _carried_quotes_plot(data, out_dir),
         _reasons_plot(data, out_dir),
     ]
     index = out_dir / "index.html"
@@ -306,6 +312,68 @@ def _pairs_plot(data: ReportData, out_dir: Path) -> Plot:
     ax.set_title(plot.title, loc="left", fontsize=13, fontweight="bold")
     plot.alt = "Horizontal bars of the number of articles naming both entities of a pair: " + ", ".join(
         f"{r.entity_a} and {r.entity_b} {r.articles}" for r in rows
+    )
+    return _save(fig, out_dir, plot)
+
+
+def _stories_plot(data: ReportData, out_dir: Path) -> Plot:
+    plot = Plot("carried_stories.png", "Most carried stories", "")
+    rows = data.stories
+    plot.table = (
+        ("story", "first seen (UTC)", "first outlet", "outlets", "articles", "carried by"),
+        [
+            (
+                r.title or "(untitled)",
+                f"{r.first_seen_at.astimezone(UTC):%Y-%m-%d %H:%M}",
+                r.first_outlet,
+                r.outlets,
+                r.articles,
+                ", ".join(r.outlet_list),
+            )
+            for r in rows
+        ],
+    )
+    if not rows:
+        return _empty(out_dir, plot, "No story carried by two outlets or more in this period")
+    fig, (ax,) = _figure(_bar_height(len(rows)))
+    _barh(
+        ax, [r.title or "(untitled)" for r in rows], [("outlets", [r.outlets for r in rows], COLORS["articles"])], False
+    )
+    ax.set_xlabel("outlets that carried the story", fontsize=10)
+    ax.set_title(plot.title, loc="left", fontsize=13, fontweight="bold")
+    plot.alt = "Horizontal bars of the number of outlets that carried each story: " + ", ".join(
+        f"{r.title or '(untitled)'} {r.outlets}" for r in rows
+    )
+    return _save(fig, out_dir, plot)
+
+
+def _carried_quotes_plot(data: ReportData, out_dir: Path) -> Plot:
+    plot = Plot("carried_quotes.png", "Quotes carried by most outlets", "")
+    rows = data.carried_quotes
+    plot.table = (
+        ("quote", "speaker", "kind", "first seen (UTC)", "outlets", "carried by"),
+        [
+            (
+                r.quote,
+                r.speaker or "(unknown)",
+                r.kind,
+                f"{r.first_seen_at.astimezone(UTC):%Y-%m-%d %H:%M}",
+                r.outlets,
+                ", ".join(r.outlet_list),
+            )
+            for r in rows
+        ],
+    )
+    if not rows:
+        return _empty(out_dir, plot, "No quote carried by two outlets or more in this period")
+    fig, (ax,) = _figure(_bar_height(len(rows)))
+    labels = [f"{_short(r.speaker or '?', 16)}: {_short(r.quote, 30)}" for r in rows]
+    _barh(ax, labels, [("outlets", [r.outlets for r in rows], COLORS["statements"])], legend=False)
+    ax.set_yticks(range(len(rows)), labels, fontsize=10)
+    ax.set_xlabel("outlets that carried the quote", fontsize=10)
+    ax.set_title(plot.title, loc="left", fontsize=13, fontweight="bold")
+    plot.alt = "Horizontal bars of the number of outlets that carried each quote: " + ", ".join(
+        f"{r.speaker or 'unknown'}: {r.quote} {r.outlets}" for r in rows
     )
     return _save(fig, out_dir, plot)
 

@@ -248,3 +248,39 @@ def test_statement_outlets_counts_a_quote_once_per_outlet(conn, loader):
         ("We will build it.", "Vidal", 2, ["a.example", "b.example"]),
         ("Something else entirely.", "Vidal", 1, ["c.example"]),
     ]
+
+
+def test_stories_command_and_report_sections(database_url, conn, loader, tmp_path, monkeypatch, capsys):
+    from pipeline.cli import main
+    from pipeline.report import build_report
+
+    body = text(61)
+    t0 = datetime(2026, 2, 1, tzinfo=UTC)
+    for n, outlet in enumerate(("wire", "herald", "gazette")):
+        loader(f"https://www.{outlet}.example/s", edited(body, n, edits=3), published=t0 + timedelta(hours=n))
+        article_id = conn.execute("SELECT id FROM articles WHERE outlet = %s", (f"{outlet}.example",)).fetchone()[0]
+        conn.execute(
+            "INSERT INTO statements (article_id, kind, quote, quote_start, quote_end, speaker, extractor_version) "
+            "VALUES (%s, 'direct', 'The bridge opens in May.', 0, 5, 'Clara Vidal', 'v')",
+            (article_id,),
+        )
+    loader("https://www.wire.example/alone", text(62), published=t0)
+    monkeypatch.setenv("NEWSFLOW_DATABASE_URL", database_url)
+    monkeypatch.setenv("NEWSFLOW_HOME", str(tmp_path / "home"))
+    assert main(["stories", "--min-outlets", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "first: wire.example" in out and "herald.example, gazette.example" in out
+    assert out.count("Title") == 1  # the story carried by one outlet is left out
+    assert main(["stories", "--since", "2026-03-01"]) == 0
+    assert "no stories found" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as usage:  # bounded like every numeric option: a usage error
+        main(["stories", "--min-outlets", "0"])
+    assert usage.value.code == 2
+    assert main(["stories", "--group"]) == 0
+    assert "signed 0 articles" in capsys.readouterr().out
+
+    page = build_report(conn, tmp_path / "report", None).read_text(encoding="utf-8")
+    assert "Most carried stories" in page and "Quotes carried by most outlets" in page
+    assert "The bridge opens in May." in page and "wire.example, herald.example, gazette.example" in page
+    empty = build_report(conn, tmp_path / "later", datetime(2027, 1, 1, tzinfo=UTC)).read_text(encoding="utf-8")
+    assert "No story carried by two outlets or more in this period" in empty
