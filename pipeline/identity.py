@@ -386,8 +386,8 @@ def _decide_person(
         return dominant
     # A single word no full-named person owns, known as an organisation or place ("Ryanair"):
     # that row; else the surname's own row until a full name claims it.
-    other = [r for r in by_key.get(p.key, []) if r["label"] in CROSS_LABELS]
-    if other:
+    other = [r for r in by_key.get(p.key, []) if r["label"] in CROSS_LABELS - PLACE_LABELS]
+    if other:  # a place is not a person's surname row ("Jordan")
         return _most_mentioned(other)
     lone = [r for r in people if not r["first_name"]]
     return _most_mentioned(lone)
