@@ -261,3 +261,29 @@ def drop_leftovers(text: str, authors: tuple[str, ...] = ()) -> str:
             continue
         kept.append(line)
     return "\n".join(kept) if kept else text
+
+
+def link_paragraphs(tree) -> frozenset[str]:  # noqa: ANN001 - an lxml element
+    """Fingerprints of the page's paragraphs that are one link and nothing else.
+
+    A paragraph that is all link, set between a story's paragraphs, is a related story's
+    headline ("SEAN SPICER ELIMINATED FROM 'DANCING WITH THE STARS'"), not the story.
+    """
+    found = set()
+    if tree is None:
+        return frozenset()
+    for paragraph in tree.iterfind(".//p"):
+        anchors = paragraph.findall(".//a")
+        if len(anchors) != 1:
+            continue
+        whole = " ".join(paragraph.text_content().split())
+        if len(whole.split()) >= 3 and whole == " ".join(anchors[0].text_content().split()):
+            found.add(fingerprint(whole))
+    return frozenset(found)
+
+
+def drop_link_paragraphs(text: str, links: frozenset[str]) -> str:
+    if not links:
+        return text
+    kept = [line for line in text.split("\n") if fingerprint(line) not in links]
+    return "\n".join(kept) if kept else text

@@ -123,6 +123,7 @@ def extract_article(html: bytes, url: str) -> Extracted:
         text = boilerplate.agree_with_body(text, clean_text(max(bodies, key=len)))
     people = bylines.authors(bylines.candidates(tree, articles, nodes, clean_text(doc.author or "")))
     text = boilerplate.drop_leftovers(text, tuple(a.name for a in people))
+    text = boilerplate.drop_link_paragraphs(text, boilerplate.link_paragraphs(tree))
     found = (live.published if live is not None else None) or dates.page_date(
         dates.local_day(dates.structured_date(tree, articles), doc.date, url, tree),
         dates.from_htmldate(doc.date, url),
