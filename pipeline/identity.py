@@ -351,7 +351,7 @@ def _decide(p: Plan, candidates: list[dict], by_key: dict[str, list[dict]]) -> i
             return best
     if p.org_key:
         rows = [r for r in candidates if r["org_key"] == p.org_key and r["label"] in CROSS_LABELS]
-        rows = rows or [r for r in by_key.get(p.org_key, []) if r["label"] in CROSS_LABELS]
+        rows = rows or [r for r in by_key.get(p.org_key, []) if r["label"] == p.label]
         if rows:
             same = [r for r in rows if r["label"] == p.label]
             return _most_mentioned(same or rows)

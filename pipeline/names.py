@@ -24,6 +24,8 @@ KEPT_TITLES: frozenset[str] = frozenset(_TABLES["kept_titles"])
 NOT_PEOPLE: frozenset[str] = frozenset(_TABLES["not_people"])
 HEADLINE_WORDS: frozenset[str] = frozenset(_TABLES["headline_words"])
 PARTICLES: frozenset[str] = frozenset(_TABLES["name_particles"])
+ORG_GENERIC_TAILS: frozenset[str] = frozenset(_TABLES["org_generic_tails"])
+ORG_GENERIC_HEADS: frozenset[str] = frozenset(_TABLES["org_generic_heads"])
 _PLACE_ALIASES: dict[str, str] = {
     alias: code for code, aliases in _TABLES["place_aliases"].items() for alias in aliases
 }
@@ -278,7 +280,17 @@ def org_key(name: str) -> str:
     text = clean(name)
     text = re.sub(r"^(?:the|The|THE)\s+", "", text)
     base = basename(text) or text
-    return _SPACE.sub(" ", fold(base).replace("&", " and ").replace(".", "").replace(",", "")).strip()
+    key = _SPACE.sub(" ", fold(base).replace("&", " and ").replace(".", "").replace(",", "")).strip()
+    words = key.split(" ")
+    # "Ford Motor Company" is Ford, "Apple Computer" Apple; "General Motors" stays itself.
+    while (
+        len(words) > 1
+        and words[-1] in ORG_GENERIC_TAILS
+        and " ".join(words[:-1]) not in ORG_GENERIC_HEADS
+        and not place_code(" ".join(words[:-1]))  # "Singapore Airlines" is not Singapore
+    ):
+        words.pop()
+    return " ".join(words)
 
 
 def acronym_of(name: str) -> str:
