@@ -60,6 +60,10 @@ def test_places_by_iso_code():
 def test_organisations_without_legal_form():
     assert names.org_key("Apple Inc.") == names.org_key("Apple") == "apple"
     assert names.org_key("European Aeronautic Defence & Space NV") == "european aeronautic defence and space"
+    assert names.org_key("Ford Motor Company") == names.org_key("Ford") == "ford"
+    assert names.org_key("Apple Computer") == "apple"
+    assert names.org_key("General Motors Corp.") == "general motors"
+    assert names.org_key("Singapore Airlines") == "singapore airlines"
     assert names.acronym_of("General Motors") == "GM"
     assert names.as_acronym("U.N.") == "UN"
     assert names.as_acronym("Apple") == ""
