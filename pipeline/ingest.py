@@ -10,11 +10,12 @@ the others (RELIABILITY.md I1, I2). docs/performance.md has the measurements beh
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -563,19 +564,16 @@ def process_items(
     _Flow(conn, fetcher, pool, settings, run_id, summary, progress, len(work)).run(work)
 
 
-def run_items(
-    settings: Settings,
-    *,
-    kind: str,
-    trusted_origins: Iterable[str] = (),
-    collect: Collector,
-    progress: Progress | None = None,
-) -> RunSummary:
-    """One recorded run: ``collect`` finds the items, ``process_items`` does them.
+@contextlib.contextmanager
+def item_run(
+    settings: Settings, kind: str, trusted_origins: Iterable[str] = ()
+) -> Iterator[tuple[psycopg.Connection, Fetcher, ThreadPoolExecutor, RunSummary]]:
+    """One recorded run of items: ``with item_run(...) as (conn, fetcher, pool, summary): ...``.
 
-    Owns what every kind of item run shares: migrations, the run's lifecycle
-    (``runs.recorded``: start, fail, reconcile, finish), the fetcher with its address guard
-    (``trusted_origins``: for a run of one feed, see ``AddressGuard``), the worker pool.
+    Owns what every kind of item run shares (ingest, backfill, retry, archives): migrations,
+    the run's lifecycle (``runs.recorded``: start, fail, reconcile, finish), the fetcher with
+    its address guard (``trusted_origins``: for a run of one feed, see ``AddressGuard``) and
+    the fetch threads. The body hands its items to ``process_items``, in one list or in batches.
     """
     conn = db.connect(db.database_url(settings))
     try:
@@ -587,16 +585,29 @@ def run_items(
                 Fetcher(settings.limits, guard) as fetcher,
                 ThreadPoolExecutor(max_workers=settings.fetch_workers) as pool,
             ):
-                work = collect(conn, fetcher, summary)
-                process_items(conn, fetcher, pool, settings, summary.run_id, work, summary, progress)
-                # Only now may a feed answer "304 Not Modified": every item it listed is in the
-                # ledger. A run that dies earlier leaves the old validators, and the rerun sees
-                # the full feed again (nothing lost).
-                for feed_id, (etag, last_modified) in summary.validators.items():
-                    store.save_validators(conn, feed_id, etag, last_modified)
-        return summary
+                yield conn, fetcher, pool, summary
     finally:
         conn.close()
+
+
+def run_items(
+    settings: Settings,
+    *,
+    kind: str,
+    trusted_origins: Iterable[str] = (),
+    collect: Collector,
+    progress: Progress | None = None,
+) -> RunSummary:
+    """One recorded run: ``collect`` finds the items, ``process_items`` does them."""
+    with item_run(settings, kind, trusted_origins) as (conn, fetcher, pool, summary):
+        work = collect(conn, fetcher, summary)
+        process_items(conn, fetcher, pool, settings, summary.run_id, work, summary, progress)
+        # Only now may a feed answer "304 Not Modified": every item it listed is in the
+        # ledger. A run that dies earlier leaves the old validators, and the rerun sees
+        # the full feed again (nothing lost).
+        for feed_id, (etag, last_modified) in summary.validators.items():
+            store.save_validators(conn, feed_id, etag, last_modified)
+    return summary
 
 
 def ingest(

@@ -30,12 +30,12 @@ from pathlib import Path
 
 import psycopg
 
-from .. import db, runs, store
+from .. import db, store
 from ..config import Settings
 from ..extract import looks_like_html
 from ..feeds import FeedItem
-from ..fetch import AddressGuard, Fetcher, Response
-from ..ingest import RunSummary, WorkItem, process_items
+from ..fetch import Fetcher, Response
+from ..ingest import RunSummary, WorkItem, item_run, process_items
 from ..urls import BadURL, canonical_url, host_of
 from .reader import ArchiveError, Record, Source, Unreadable, detect_format, records, source_for
 
@@ -516,26 +516,11 @@ Body = Callable[[psycopg.Connection, Fetcher, ThreadPoolExecutor, RunSummary], N
 
 
 def run_archive(settings: Settings, kind: str, body: Body, trusted: Iterable[str] = ()) -> RunSummary:
-    """One recorded run (``runs.recorded``: start, fail, reconcile, finish) whose ``body``
-    settles its items batch by batch through ``ingest.process_items``.
-
-    ``ingest.run_items`` hands ``process_items`` one list; an archive is read in batches, so
-    that the whole file is never in memory.
-    """
-    conn = db.connect(db.database_url(settings))
-    try:
-        db.upgrade(conn)
-        with runs.recorded(conn, kind, RunSummary) as summary:
-            guard = AddressGuard()
-            guard.allow(trusted)
-            with (
-                Fetcher(settings.limits, guard) as fetcher,
-                ThreadPoolExecutor(max_workers=settings.fetch_workers) as pool,
-            ):
-                body(conn, fetcher, pool, summary)
-        return summary
-    finally:
-        conn.close()
+    """One recorded run (``ingest.item_run``) whose ``body`` settles its items batch by batch
+    through ``ingest.process_items``, so that the whole file is never in memory."""
+    with item_run(settings, kind, trusted) as (conn, fetcher, pool, summary):
+        body(conn, fetcher, pool, summary)
+    return summary
 
 
 @dataclass
