@@ -192,3 +192,42 @@ def test_dates_authors_and_host_boilerplate_stored(settings, conn, site):
         (int.from_bytes(bytes.fromhex(boilerplate.fingerprint(STANDARDS)), "big", signed=True),),
     ).fetchone()[0]
     assert pages == 8
+
+
+def test_spans_follow_the_text_when_host_lines_are_cut():
+    from pipeline.analyse import Analysis
+    from pipeline.entities import Cluster, Mention
+    from pipeline.statements import Statement
+    from pipeline.store import _analysis_after_cuts
+
+    text = "Sign up now\nAda Lovelace said the engine works.\nFollow us\nBabbage agreed."
+    new, cuts = boilerplate.cut_lines(text, [0, 2])
+    assert new == "Ada Lovelace said the engine works.\nBabbage agreed."
+
+    def span(fragment: str) -> tuple[int, int]:
+        start = text.index(fragment)
+        return start, start + len(fragment)
+
+    ada, babbage, follow = span("Ada Lovelace"), span("Babbage"), span("Follow")
+    quote, cue = span("the engine works"), span("said")
+    analysis = Analysis(
+        mentions=[
+            Mention(*ada, "Ada Lovelace", "PERSON", 1),
+            Mention(*babbage, "Babbage", "PERSON", 2),
+            Mention(*follow, "Follow", "ORG", 3),
+        ],
+        clusters={
+            1: Cluster(1, "PERSON", "Ada Lovelace"),
+            2: Cluster(2, "PERSON", "Babbage"),
+            3: Cluster(3, "ORG", "F"),
+        },
+        statements=[
+            Statement("indirect", "the engine works", *quote, "Ada Lovelace", "Ada Lovelace", *ada, 1, "said", *cue)
+        ],
+    )
+    moved = _analysis_after_cuts(analysis, cuts)
+    assert [new[m.start : m.end] for m in moved.mentions] == ["Ada Lovelace", "Babbage"]
+    assert set(moved.clusters) == {1, 2}
+    (s,) = moved.statements
+    assert new[s.quote_start : s.quote_end] == "the engine works"
+    assert new[s.speaker_start : s.speaker_end] == "Ada Lovelace" and new[s.cue_start : s.cue_end] == "said"
