@@ -217,6 +217,14 @@ _EMBED = re.compile(
     r"\w+ \d{1,2}, \d{4}$)",
     re.IGNORECASE,
 )
+# Standards, credits, app and newsletter promos, copyright: the publisher's lines, any story.
+_FURNITURE = re.compile(
+    r"^(?:our standards\s*:|reporting by |editing by |additional reporting by |writing by |compiled by |"
+    r"(?:get|download) the .{0,40}\bapp\b|click here to (?:subscribe|sign up|get the|download the)|"
+    r"follow .{0,60}\bon (?:facebook|twitter|instagram|x|threads|bluesky|tiktok|youtube)\b|"
+    r"sign up (?:for|to) |subscribe (?:to|for) |copyright ©|© \d{4}|all rights reserved)",
+    re.IGNORECASE,
+)
 # The signature line under an embedded post: "— Name (@handle) November 3, 2019".
 _EMBED_SIGNATURE = re.compile(r"^[—–-]{1,2} .{1,80}\(@\w{1,20}\) \w+\.? \d{1,2}, \d{4}$")
 _BIO_VERB = re.compile(r"^(?:is|was|covers|has been|writes|reports|joined)\b")
@@ -242,7 +250,7 @@ def _is_bio(line: str, authors: tuple[str, ...]) -> bool:
 
 
 def drop_leftovers(text: str, authors: tuple[str, ...] = ()) -> str:
-    """The text without promo lines, widget labels, embedded posts and author bios.
+    """The text without promo and standards lines, credits, widget labels, embedded posts and author bios.
 
     Each rule looks at one line alone; a bio is only recognised in the last three lines and
     by the article's own author's name.
@@ -256,6 +264,8 @@ def drop_leftovers(text: str, authors: tuple[str, ...] = ()) -> str:
     for i, line in enumerate(lines):
         bare = line.strip().rstrip(":").casefold()
         if i in posts or bare in _WIDGET_LABELS or _PROMO.match(line) or _EMBED.search(line):
+            continue
+        if _FURNITURE.match(line) and len(line.split()) <= 40:
             continue
         if i >= last and _is_bio(line, authors):
             continue
