@@ -310,7 +310,8 @@ def test_loader_role_can_ingest_into_a_migrated_database(settings, conn, site):
 
 
 def test_long_urls_and_republished_text(settings, conn, site):
-    """Keys are hashed (a 6,000-character URL fits the index); the same text elsewhere is a duplicate."""
+    """Keys are hashed (a 6,000-character URL fits the index); the same text at another URL of the same
+    outlet is a duplicate (on another outlet it is a copy in the story: tests/test_stories.py)."""
     from .pages import FeedEntry, news_page, rss
 
     paras = [f"Paragraph {i}: the harbour council met again and argued about the ferry timetable." for i in range(8)]
