@@ -89,32 +89,6 @@ ON CONFLICT DO NOTHING
 RETURNING id
 """
 
-ENTITY_BY_SURNAME = """
-SELECT id FROM entities
-WHERE label = 'PERSON' AND split_part(key, ' ', -1) = %(surname)s AND key LIKE '%% %%'
-LIMIT 2
-"""
-
-# Entities by (label, key), several in one statement: ``rows`` is a JSON array of
-# {name, label, key, aliases}, each (label, key) at most once, inserted in array order. A
-# known entity keeps its name and gains the aliases.
-UPSERT_ENTITIES = """
-INSERT INTO entities (name, label, key, aliases)
-SELECT e.name, e.label, e.key, e.aliases
-FROM ROWS FROM (jsonb_to_recordset(%(rows)s) AS (name text, label text, key text, aliases text[]))
-    WITH ORDINALITY AS e (name, label, key, aliases, n)
-ORDER BY e.n
-ON CONFLICT (label, key) DO UPDATE SET
-    aliases = ARRAY(SELECT DISTINCT a FROM unnest(entities.aliases || EXCLUDED.aliases) AS a ORDER BY a)
-RETURNING id, label, key
-"""
-
-ADD_ALIASES = """
-UPDATE entities SET
-    aliases = ARRAY(SELECT DISTINCT a FROM unnest(aliases || %(aliases)s::text[]) AS a ORDER BY a)
-WHERE id = %(id)s AND NOT aliases @> %(aliases)s::text[]
-"""
-
 # An article's mentions (and statements) in one statement: one array per column, unnested
 # in order (ids follow the list), instead of a round trip per row.
 INSERT_MENTIONS = """
