@@ -51,6 +51,7 @@ _ARTICLE_TYPES = re.compile(r"(?:Article|Posting|Report|BlogPosting|LiveBlogPost
 _URL_DATE = re.compile(r"/((?:19|20)\d{2})[/_-]?(0[1-9]|1[0-2])[/_-]?(0[1-9]|[12]\d|3[01])(?:/|[_-]|\.html?|$)")
 _URL_DATE_SEP = re.compile(r"/((?:19|20)\d{2})/(0?[1-9]|1[0-2])/(0?[1-9]|[12]\d|3[01])/")
 _MIN_YEAR = 1995
+_WITH_OFFSET = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?\s?[+-]\d{2}:?\d{2}$")
 # Zone abbreviations that datelines use, as UTC offsets in seconds (dateutil knows none).
 _ZONES = {
     "UTC": 0,
@@ -223,7 +224,10 @@ def local_day(structured: Found | None, htmldate_found: str | None, url: str | N
         return structured
     if tree is not None:
         for element in tree.xpath(".//time[@datetime]|.//meta[@content]")[:400]:
-            parsed = parse_when(element.get("datetime") or element.get("content"))
+            value = element.get("datetime") or element.get("content") or ""
+            if not _WITH_OFFSET.match(value.strip()):
+                continue
+            parsed = parse_when(value)
             if (
                 parsed
                 and parsed[1]
