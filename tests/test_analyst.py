@@ -38,6 +38,8 @@ VIEWS = {
     "v_quarantine",
     "v_feed_health",
     "v_entities",
+    "v_stories",
+    "v_statement_outlets",
 }
 PESKOV_QUOTES = (
     "These elections cannot change anything essential",
@@ -374,7 +376,15 @@ def test_search_columns_follow_inserts_and_updates(conn):
 # Report -------------------------------------------------------------------------------------
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-PLOTS = ["activity.png", "top_speakers.png", "top_entities.png", "top_pairs.png", "quarantine_reasons.png"]
+PLOTS = [
+    "activity.png",
+    "top_speakers.png",
+    "top_entities.png",
+    "top_pairs.png",
+    "carried_stories.png",
+    "carried_quotes.png",
+    "quarantine_reasons.png",
+]
 
 
 def _check_report(out: Path) -> str:
