@@ -249,11 +249,32 @@ def _is_bio(line: str, authors: tuple[str, ...]) -> bool:
     return False
 
 
+_DATELINE_WORDS = re.compile(
+    r"\b[ap]\.m\.|\b(?:by|and|updated|published|posted|last|on|at|am|pm|"
+    r"jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?|"
+    r"oct(?:ober)?|nov(?:ember)?|dec(?:ember)?|mon(?:day)?|tue(?:s(?:day)?)?|wed(?:nesday)?|thu(?:r(?:s(?:day)?)?)?|"
+    r"fri(?:day)?|sat(?:urday)?|sun(?:day)?|[a-z]{1,2}[sd]t|utc|gmt|[a-z]mt|cet|cest|bst|ist|et|pt|ct)\b|[\d:/.,|•·–—-]+",
+    re.IGNORECASE,
+)
+
+
+def _is_byline(line: str, authors: tuple[str, ...]) -> bool:
+    """A byline or dateline set as a paragraph: "5:45 AM PST 11/19/2019 by Jane Roe"."""
+    if len(line.split()) > 20 or not any(ch.isdigit() for ch in line) and not line.lower().startswith("by "):
+        return False
+    rest = line
+    for name in authors:
+        rest = rest.replace(name, " ")
+    rest = _DATELINE_WORDS.sub(" ", rest)
+    has_date = bool(re.search(r"\b(?:19|20)\d\d\b", line))  # a time alone ("10 p.m.") may head a live post
+    return not rest.split() and (has_date or any(name in line for name in authors))
+
+
 def drop_leftovers(text: str, authors: tuple[str, ...] = ()) -> str:
     """The text without promo and standards lines, credits, widget labels, embedded posts and author bios.
 
     Each rule looks at one line alone; a bio is only recognised in the last three lines and
-    by the article's own author's name.
+    by the article's own author's name, a byline or dateline only in the first three.
     """
     lines = text.split("\n")
     last = len(lines) - 3
@@ -268,6 +289,8 @@ def drop_leftovers(text: str, authors: tuple[str, ...] = ()) -> str:
         if _FURNITURE.match(line) and len(line.split()) <= 40:
             continue
         if i >= last and _is_bio(line, authors):
+            continue
+        if i < 3 and _is_byline(line, authors):
             continue
         kept.append(line)
     return "\n".join(kept) if kept else text
