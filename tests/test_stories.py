@@ -284,3 +284,20 @@ def test_stories_command_and_report_sections(database_url, conn, loader, tmp_pat
     assert "The bridge opens in May." in page and "wire.example, herald.example, gazette.example" in page
     empty = build_report(conn, tmp_path / "later", datetime(2027, 1, 1, tzinfo=UTC)).read_text(encoding="utf-8")
     assert "No story carried by two outlets or more in this period" in empty
+
+
+def test_reprocessing_keeps_story_membership(conn, loader):
+    """`reprocess` rewrites an article's text and analysis; its story and role stay."""
+    from pipeline.reprocess import _save
+
+    body = text(71)
+    loader("https://a.example/r", body, published=datetime(2026, 1, 1, tzinfo=UTC))
+    loader("https://b.example/r", edited(body, 1, edits=4), published=datetime(2026, 1, 2, tzinfo=UTC))
+    before = conn.execute("SELECT url, story_id, story_role FROM articles ORDER BY url").fetchall()
+    run_id = conn.execute("INSERT INTO ops.runs (kind) VALUES ('reprocess') RETURNING id").fetchone()[0]
+    article_id = conn.execute("SELECT id FROM articles WHERE url = 'https://b.example/r'").fetchone()[0]
+    ex = Extracted(
+        title="New title", text=body, published_at=None, author=None, language="en", site_name=None, description=None
+    )
+    _save(conn, run_id, article_id, ex, Analysis(skipped="test"))  # now the exact text of the other outlet's copy
+    assert conn.execute("SELECT url, story_id, story_role FROM articles ORDER BY url").fetchall() == before
