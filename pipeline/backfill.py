@@ -31,7 +31,7 @@ from .fetch import Fetcher
 from .ingest import FEED_ACCEPT, FEED_LOCK_WAIT_SECONDS, Progress, RunSummary, WorkItem, run_items
 from .reasons import ItemError
 from .sitemaps import SitemapError, inflate, parse_sitemap, robots_sitemaps
-from .urls import BadURL, canonical_url, host_of
+from .urls import BadURL, canonical_url, fetchable_url, host_of
 
 SITEMAP_ACCEPT = "application/xml, text/xml;q=0.9, application/x-gzip;q=0.8, */*;q=0.5"
 SOURCES = ("feed", "archive", "paged", "sitemap")
@@ -312,11 +312,11 @@ class BackfillResult:
 
 
 def check_feed_url(feed_url: str) -> str:
-    url = feed_url.strip()
-    parts = urlsplit(url)
-    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"not an http(s) feed URL: {feed_url!r}")
-    return url
+    """The feed URL as given, if it is one to fetch; ``BadURL`` (a ValueError) otherwise."""
+    try:
+        return fetchable_url(feed_url)
+    except BadURL as exc:
+        raise BadURL(f"not an http(s) feed URL: {exc}") from exc
 
 
 def backfill(settings: Settings, feed_url: str, window: Window, *, progress: Progress | None = None) -> BackfillResult:

@@ -25,7 +25,7 @@ class UsageError(Exception):
 
 def _read_feed_file(path: str) -> list[str]:
     try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
+        lines = Path(path).read_text(encoding="utf-8-sig").splitlines()  # a BOM is not part of a URL
     except OSError as exc:
         raise UsageError(f"cannot read feeds file {path}: {exc.strerror}") from exc
     except UnicodeDecodeError as exc:

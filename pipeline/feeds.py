@@ -85,6 +85,14 @@ class FeedItem:
     link_error: str | None  # why ``link`` is None
     title: str | None
     published_at: datetime | None
+    # The link as the feed spelled it (resolved), when that differs from ``link``: it is what
+    # is fetched. ``link``, the canonical form, is the article's identity (courlan drops
+    # valueless query parameters and re-encodes the query, which some servers do not follow).
+    fetch_url: str | None = None
+
+    @property
+    def fetch_link(self) -> str | None:
+        return self.fetch_url or self.link
 
 
 @dataclass(frozen=True)
@@ -269,6 +277,27 @@ def _declared_encoding(declaration: bytes | None) -> str | None:
     return found.group(1).decode("ascii").lower() if found else None
 
 
+def _is_wide(encoding: str) -> bool:
+    try:
+        return codecs.lookup(encoding).name.startswith(("utf-16", "utf-32"))
+    except LookupError:
+        return False
+
+
+def _mostly_utf8(document: bytes) -> bytes | None:
+    """``document`` as valid UTF-8 when it is UTF-8 with a few invalid bytes (each becomes
+    U+FFFD); None when it is valid already or reads as another encoding (cp1252 ...)."""
+    try:
+        document.decode("utf-8")
+        return None
+    except UnicodeDecodeError:
+        pass
+    text = document.decode("utf-8", "replace")
+    invalid = text.count("\ufffd") - document.count("\ufffd".encode())
+    valid = sum(1 for ch in text if ord(ch) > 0x7F and ch != "\ufffd")
+    return text.encode("utf-8") if valid >= invalid else None
+
+
 def _transcode(document: bytes, encoding: str) -> bytes | None:
     """``document`` re-encoded as UTF-8 when ``encoding`` is an ASCII-compatible text
     encoding that decodes it (what feedparser would use first); else None."""
@@ -302,10 +331,16 @@ def prepare(body: bytes, base_url: str | None = None) -> bytes:
         raise ItemError("feed_malformed", "not an RSS/Atom feed: no XML element in the body")
     document = data[root:]
     encoding = "utf-8" if utf8 else _declared_encoding(declaration)
+    if encoding and _is_wide(encoding) and not utf8:
+        encoding = None  # an ASCII declaration cannot be UTF-16/32 (what .NET writes): the bytes say UTF-8
     if not utf8 and encoding:
         transcoded = _transcode(document, encoding)
         if transcoded is not None:
             document, encoding = transcoded, "utf-8"
+    if not utf8 and encoding in (None, "utf-8", "utf8"):
+        mended = _mostly_utf8(document)
+        if mended is not None:  # a stray invalid byte must not make feedparser read all of it as latin-2
+            document, encoding = mended, "utf-8"
     prefixes = set(_NAMESPACE_PREFIX.findall(document))
     if len(prefixes) > MAX_NAMESPACE_PREFIXES:
         raise ItemError(
@@ -345,10 +380,17 @@ def _title(value: object) -> str | None:
 
 def _link(raw: str, base: str) -> tuple[str | None, str | None]:
     """(canonical absolute link, None) or (None, why not)."""
+    link, _given, error = _links(raw, base)
+    return link, error
+
+
+def _links(raw: str, base: str) -> tuple[str | None, str | None, str | None]:
+    """(canonical absolute link, the absolute link as given, None) or (None, None, why not)."""
     try:
-        return canonical_url(absolute(raw, base)), None
+        given = absolute(raw, base)
+        return canonical_url(given), given, None
     except BadURL as exc:
-        return None, clean_text(str(exc), MAX_WARNING)
+        return None, None, clean_text(str(exc), MAX_WARNING)
 
 
 def _date(entry: dict) -> datetime | None:
@@ -393,6 +435,7 @@ class _Entry:
     published_at: datetime | None
     primary: str  # guid, else link, else title, else content
     secondary: str  # what tells apart two items with the same primary
+    fetch_url: str | None = None
 
 
 def parse_feed(body: bytes, feed_url: str, max_items: int = 10_000) -> ParsedFeed:
@@ -443,7 +486,7 @@ def parse_feed(body: bytes, feed_url: str, max_items: int = 10_000) -> ParsedFee
         if key in seen:
             continue  # the same item listed twice in one document
         seen.add(key)
-        items.append(FeedItem(key, e.guid, e.link, e.link_error, e.title, e.published_at))
+        items.append(FeedItem(key, e.guid, e.link, e.link_error, e.title, e.published_at, e.fetch_url))
     problems = []
     if dropped:
         noun = "item" if dropped == 1 else "items"
@@ -466,11 +509,11 @@ def _read(entry: dict, index: int, feed_url: str, itself: str | None) -> _Entry:
     full_guid = _text(entry.get("id"), 1 << 30)
     guid = full_guid[:MAX_GUID] if full_guid else None
     raw_link = entry.get("link") if isinstance(entry.get("link"), str) else ""
-    link = link_error = None
+    link = link_error = given = None
     if raw_link.strip():
-        link, link_error = _link(raw_link, feed_url)
+        link, given, link_error = _links(raw_link, feed_url)
     elif full_guid and full_guid.startswith(("http://", "https://")):
-        link, link_error = _link(full_guid, feed_url)
+        link, given, link_error = _links(full_guid, feed_url)
     else:
         link_error = "feed item has no link"
     if link is not None and link == itself:  # "", "#top", or "http://" under an xml:base: not an article
@@ -486,4 +529,5 @@ def _read(entry: dict, index: int, feed_url: str, itself: str | None) -> _Entry:
     else:
         primary = _content(entry, index)
         secondary = primary
-    return _Entry(guid, link, link_error, title, _date(entry), primary, secondary)
+    fetch_url = given if link is not None and given != link else None
+    return _Entry(guid, link, link_error, title, _date(entry), primary, secondary, fetch_url)

@@ -53,13 +53,14 @@ class Response:
     def content_type(self) -> str:
         return clean_text(self.headers.get("content-type", ""), 200).split(";")[0].strip().lower()
 
+    # A validator goes back in a request header, which must be ASCII: any other is not kept.
     @property
     def etag(self) -> str | None:
-        return clean_text(self.headers.get("etag"), 1000) or None
+        return _validator(self.headers.get("etag"), 1000)
 
     @property
     def last_modified(self) -> str | None:
-        return clean_text(self.headers.get("last-modified"), 200) or None
+        return _validator(self.headers.get("last-modified"), 200)
 
 
 class Origin(NamedTuple):
@@ -372,8 +373,15 @@ class Fetcher:
 
     def _fetch_robots(self, site: str, deadline: float, trusted: Origin | None) -> tuple[float, Protego]:
         try:
+            # RFC 9309 2.5: a crawler reads at least the first 500 KiB; a larger file is cut there
             response = self._get_once(
-                site + "/robots.txt", min(deadline, time.monotonic() + 15), None, None, "text/plain", trusted
+                site + "/robots.txt",
+                min(deadline, time.monotonic() + 15),
+                None,
+                None,
+                "text/plain",
+                trusted,
+                truncate_at=ROBOTS_MAX_BYTES,
             )
             rules = Protego.parse(response.body[:ROBOTS_MAX_BYTES].decode("utf-8", "replace"))
         except ItemError as exc:
@@ -396,11 +404,13 @@ class Fetcher:
         last_modified: str | None,
         accept: str,
         trusted: Origin | None = None,
+        *,
+        truncate_at: int | None = None,
     ) -> Response:
         headers = {"Accept": accept}
-        if etag:
+        if etag and etag.isascii():
             headers["If-None-Match"] = etag
-        if last_modified:
+        if last_modified and last_modified.isascii():
             headers["If-Modified-Since"] = last_modified
         current = url
         permanent = True  # every redirect so far was permanent: the resource has moved
@@ -409,7 +419,7 @@ class Fetcher:
             host, port, addresses = self.guard.resolve(current, trusted)
             self.limiter.acquire(host, deadline)
             try:
-                response = self._request(current, host, addresses[0], headers, deadline)
+                response = self._request(current, host, addresses[0], headers, deadline, truncate_at)
             finally:
                 self.limiter.release(host)
             if response.status in (301, 302, 303, 307, 308):
@@ -441,8 +451,19 @@ class Fetcher:
             return response
         raise ItemError("too_many_redirects", f"more than {self.limits.max_redirects} redirects from {url[:200]}")
 
-    def _request(self, url: str, host: str, address: str, headers: dict[str, str], deadline: float) -> Response:
-        """One HTTP exchange to the pinned ``address``; the Host header and SNI keep ``host``."""
+    def _request(
+        self,
+        url: str,
+        host: str,
+        address: str,
+        headers: dict[str, str],
+        deadline: float,
+        truncate_at: int | None = None,
+    ) -> Response:
+        """One HTTP exchange to the pinned ``address``; the Host header and SNI keep ``host``.
+
+        The body is capped (``too_large``), or with ``truncate_at`` cut there without error.
+        """
         parts = urlsplit(url)
         pinned_host = f"[{address}]" if ":" in address else address
         netloc = pinned_host + (f":{parts.port}" if parts.port else "")
@@ -463,10 +484,13 @@ class Fetcher:
                 size = 0
                 if response.status_code < 300:
                     declared = response.headers.get("content-length")
-                    if declared and declared.isdigit() and int(declared) > cap:
+                    if truncate_at is None and declared and declared.isdigit() and int(declared) > cap:
                         raise ItemError("too_large", f"Content-Length {declared} exceeds {cap} bytes")
                     for chunk in response.iter_bytes():
                         size += len(chunk)
+                        if truncate_at is not None and size >= truncate_at:
+                            chunks.append(chunk[: len(chunk) - (size - truncate_at)])
+                            break
                         if size > cap:
                             raise ItemError("too_large", f"body exceeds {cap} bytes")
                         raw = max(response.num_bytes_downloaded, 1)
@@ -490,6 +514,13 @@ class Fetcher:
             raise ItemError("connection", f"bad content encoding from {url[:200]}: {exc}") from exc
         except (httpx.TransportError, httpx.StreamError) as exc:
             raise ItemError("connection", f"connection failed for {url[:200]}: {type(exc).__name__}: {exc}") from exc
+
+
+def _validator(value: str | None, limit: int) -> str | None:
+    value = clean_text(value, limit)
+    if not value or not value.isascii() or not value.isprintable():
+        return None
+    return value
 
 
 _DELAY_SECONDS = re.compile(r"[0-9]{1,9}")  # RFC 9110: delay-seconds is 1*DIGIT, ASCII only

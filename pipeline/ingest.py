@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import queue
+import sys
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
@@ -23,6 +24,7 @@ from datetime import UTC, datetime
 import psycopg
 
 from . import db, runs, store
+from .clean import clean_text
 from .config import Settings
 from .extract import looks_like_html
 from .feeds import FeedItem
@@ -32,7 +34,7 @@ from .pagework import Chunk, ChunkResult, PageOutcome, PageTask, page_pool
 from .reasons import ItemError
 from .runs import RunAborted
 from .schedule import failure_interval, failure_weight, next_interval
-from .urls import host_of
+from .urls import BadURL, fetchable_url, host_of
 from .workers import WorkerFailure
 
 log = logging.getLogger(__name__)
@@ -125,11 +127,17 @@ class WorkItem:
     nlp_error: str | None = None  # NLP killed its worker: the page is extracted again without it
 
 
+def _log_bug(message: str, *args: object) -> None:
+    """An unexpected error recorded against one item or feed: one line; the traceback with --debug."""
+    exc = sys.exc_info()[1]
+    log.warning(f"{message}: %s", *args, f"{type(exc).__name__}: {exc}"[:300], exc_info=log.isEnabledFor(logging.DEBUG))
+
+
 def _fetch_page(fetcher: Fetcher, work: WorkItem, timeout: float) -> WorkItem:
     """The I/O half of an item (runs in a thread): fetch the page and check it is HTML."""
     assert work.item.link is not None
     try:
-        response = fetcher.get(work.item.link, timeout=timeout, robots=True, trusted_origin=work.origin)
+        response = fetcher.get(work.item.fetch_link, timeout=timeout, robots=True, trusted_origin=work.origin)
         if not looks_like_html(response.body, response.content_type):
             raise ItemError("not_html", f"content type {response.content_type or 'unknown'} is not an HTML page")
         work.response = response
@@ -137,7 +145,7 @@ def _fetch_page(fetcher: Fetcher, work: WorkItem, timeout: float) -> WorkItem:
     except ItemError as exc:
         work.error = exc
     except Exception as exc:  # any other crash on one page must not stop the batch
-        log.exception("unexpected failure on %s", work.item.link)
+        _log_bug("unexpected failure on %s", work.item.link)
         work.error = ItemError("connection", f"{type(exc).__name__}: {exc}"[:500], transient=True)
     return work
 
@@ -168,7 +176,7 @@ def _load_feed(
     except psycopg.OperationalError:
         if db.connection_lost(conn):
             raise
-        log.exception("the database refused a write for feed %s", feed.url)
+        _log_bug("the database refused a write for feed %s", feed.url)
         try:
             _feed_failed(conn, settings, feed, summary, ItemError("db_rejected", "the database refused a write"))
         except psycopg.Error:
@@ -176,7 +184,7 @@ def _load_feed(
                 raise
         return []
     except Exception as exc:  # noqa: BLE001 - a bug met on one feed is that feed's failure (I2)
-        log.exception("unexpected failure on feed %s", feed.url)
+        _log_bug("unexpected failure on feed %s", feed.url)
         _feed_failed(conn, settings, feed, summary, ItemError("internal_error", f"{type(exc).__name__}: {exc}"))
         return []
 
@@ -497,7 +505,7 @@ class _Flow:
                 raise RunAborted(f"database connection lost: {db._first_line(exc)}") from exc
             work.error = ItemError("db_rejected", f"{type(exc).__name__}: {db._first_line(exc)}")
         except Exception as exc:  # noqa: BLE001 - a bug met on one item is that item's failure (I2)
-            log.exception("unexpected failure storing %s", work.item.link)
+            _log_bug("unexpected failure storing %s", work.item.link)
             work.error = ItemError("internal_error", f"{type(exc).__name__}: {exc}")
         else:
             self.summary.count(state)
@@ -623,8 +631,12 @@ def ingest(
     def collect(conn: psycopg.Connection, fetcher: Fetcher, summary: RunSummary) -> list[WorkItem]:
         work: list[WorkItem] = []
         for url in urls:
-            feed = store.register_feed(conn, url)
             summary.feeds += 1
+            try:  # the operator's text is outside input too: a bad one fails alone
+                feed = store.register_feed(conn, fetchable_url(url))
+            except BadURL as exc:
+                summary.feeds_failed[clean_text(url, 300) or "(empty)"] = f"bad_url: {exc}"
+                continue
             work += _load_feed(conn, fetcher, settings, feed, summary)
         return work
 

@@ -32,9 +32,11 @@ import psycopg
 
 from . import db, runs, store
 from . import queries as q
+from .clean import clean_text
 from .config import Settings
 from .fetch import AddressGuard, Fetcher
 from .ingest import BATCH, RunSummary, WorkItem, _load_feed, process_items
+from .urls import BadURL, fetchable_url
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +104,10 @@ class Stream:
         try:
             db.upgrade(poll_conn)
             for feed_url in self.feed_urls:
-                store.register_feed(poll_conn, feed_url)
+                try:  # the operator's text is outside input too: a bad one is reported, the others run
+                    store.register_feed(poll_conn, fetchable_url(feed_url))
+                except BadURL as exc:
+                    self.out(f"feed skipped: {clean_text(feed_url, 300)!r}: {exc}")
             with runs.recorded(work_conn, "stream", RunSummary) as summary:
                 self._run(poll_conn, work_conn, summary, duration)
             return summary

@@ -102,6 +102,19 @@ def canonical_url(url: str) -> str:
     return canonical
 
 
+def fetchable_url(url: str) -> str:
+    """An http(s) URL fit to fetch and store as given (a feed's address), else ``BadURL``.
+
+    Unlike ``canonical_url`` it keeps the spelling: a feed is fetched where its operator
+    said. Userinfo (``user@host``) is refused, as the address guard refuses it.
+    """
+    url = _tidy(url)
+    _check(url)
+    if "@" in urlsplit(url).netloc:
+        raise BadURL(f"URL with user information: {_show(url)}")
+    return url
+
+
 def host_of(url: str) -> str:
     try:
         return (urlsplit(url).hostname or "").lower()

@@ -395,19 +395,12 @@ def _feeds(site: LoopbackSite, other: LoopbackSite) -> tuple[dict[str, str], dic
         "application/rss+xml; charset=\u00e9",
         guids=["content-type-latin1"],
     )
-    nonascii = (
-        "an ETag or Last-Modified with a non-ASCII byte is saved, then sent back as If-None-Match / "
-        "If-Modified-Since on the next poll: httpx raises UnicodeEncodeError building the request "
-        "(pipeline/fetch.py Fetcher._request / Response.etag), the feed fails internal_error on every poll "
-        "from then on (until disabled) and log.exception prints a traceback"
-    )
-    feed("etag-latin1", one("etag-latin1"), headers={"ETag": '"caf\u00e9"'}, guids=["etag-latin1"], xfail=nonascii)
+    feed("etag-latin1", one("etag-latin1"), headers={"ETag": '"caf\u00e9"'}, guids=["etag-latin1"])
     feed(
         "last-modified-latin1",
         one("last-modified-latin1"),
         headers={"Last-Modified": "Wed, 21 Oct 2015 07:28:00 GMT \u00e9"},
         guids=["last-modified-latin1"],
-        xfail=nonascii,
     )
 
     # encodings and XML oddities: every item points at a good page (stored or duplicate)
@@ -458,8 +451,6 @@ def _feeds(site: LoopbackSite, other: LoopbackSite) -> tuple[dict[str, str], dic
     enc(
         "declared-utf16-is-utf8",
         doc('<?xml version="1.0" encoding="utf-16"?>').encode(),
-        xfail='a feed that declares encoding="utf-16" but is UTF-8 (what .NET\'s StringWriter produces) fails '
-        "whole as feed_malformed: pipeline/feeds.py prepare keeps the false declaration (RELIABILITY C1.3)",
     )
     # the item titles, guids and links must survive one invalid byte in another item's title
     mixed = raw_item("mojibake:bad", f"{b}/good-b", "x").replace("<title>x", "<title>bad \udc81 byte") + raw_item(
@@ -471,10 +462,6 @@ def _feeds(site: LoopbackSite, other: LoopbackSite) -> tuple[dict[str, str], dic
         raw_rss(mixed, title="Caf\u00e9").encode("utf-8", "surrogateescape"),
         guids=["mojibake:bad", "mojibake:cafe"],
         expect=(None, "feed_malformed"),
-        xfail="one invalid UTF-8 byte (0x81) in one item's title makes feedparser decode the whole feed as "
-        "iso-8859-2: every other item's non-ASCII link becomes mojibake (caf%C4%82%C5%A0) and 404s, and "
-        "every title is stored garbled (RELIABILITY C1.3; pipeline/feeds.py prepare could decode UTF-8 "
-        "with replacement)",
     )
 
     # links rewritten by canonicalisation are fetched rewritten
@@ -694,14 +681,8 @@ def _feed_params():
         "big-robots",
         "invalid-utf8-byte",
     ]
-    xfails = {
-        "etag-latin1": "non-ASCII ETag: the next poll raises UnicodeEncodeError in httpx (pipeline/fetch.py); "
-        "the feed fails internal_error on every poll from then on",
-        "last-modified-latin1": "non-ASCII Last-Modified: the next poll raises UnicodeEncodeError in httpx "
-        "(pipeline/fetch.py); the feed fails internal_error on every poll",
-        "declared-utf16-is-utf8": "feed declared utf-16 but UTF-8 (.NET StringWriter): whole feed feed_malformed "
-        "(pipeline/feeds.py prepare)",
-    }
+    xfails: dict[str, str] = {}  # none left: the failures this file found on feeds are fixed
+    names += ["etag-latin1", "last-modified-latin1", "declared-utf16-is-utf8"]
     return names + [pytest.param(n, marks=pytest.mark.xfail(strict=True, reason=r)) for n, r in xfails.items()]
 
 
@@ -731,26 +712,9 @@ def test_twin_feeds_store_each_article_once(world):
 @pytest.mark.parametrize(
     "guid",
     [
-        pytest.param(
-            "story-1",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason=(
-                    "links /story?1 and /story?2 (valueless query) are both canonicalised to /story by courlan and "
-                    "fetched "
-                    "as /story: valid articles quarantined http_status 404 or stored under the wrong page "
-                    "(pipeline/urls.py canonical_url; ingest fetches the canonical link, not the item's own)"
-                ),
-            ),
-        ),
+        "story-1",
         pytest.param("story-2", marks=pytest.mark.xfail(strict=True, reason="same as story-1")),
-        pytest.param(
-            "semicolon",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason=("/s?a=1;b=2 is fetched as /s?a=1%3Bb%3D2 (canonical_url re-encodes the query): 404"),
-            ),
-        ),
+        "semicolon",
     ],
 )
 def test_links_with_odd_queries_fetch_their_own_page(world, guid):
@@ -758,27 +722,11 @@ def test_links_with_odd_queries_fetch_their_own_page(world, guid):
     assert (state, reason) == ("stored", None), message
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "a robots.txt larger than the body cap fails the fetch (too_large), so every page of the site is quarantined "
-        "'robots' (transient) on every run, forever; RFC 9309 2.5 asks to parse the first 500 KiB "
-        "(pipeline/fetch.py Fetcher._fetch_robots reads the whole body through _get_once's cap)"
-    ),
-)
 def test_big_robots_txt_does_not_block_the_site(world):
     state, reason, message = world.items[("big-robots", "big-robots")]
     assert (state, reason) == ("stored", None), message
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "one invalid UTF-8 byte (0x81) in one item's title: the feed is read as iso-8859-2, so the other item's link "
-        "/caf\u00e9-page is fetched as /caf%C4%82%C5%A0-page and quarantined http_status 404, its title stored as "
-        "'Caf\u0102\u0160' (pipeline/feeds.py prepare / feedparser's encoding fallback)"
-    ),
-)
 def test_invalid_utf8_byte_spoils_only_its_item(world):
     state, reason, message = world.items[("invalid-utf8-byte", "mojibake:cafe")]
     assert (state, reason) == ("stored", None), message
@@ -796,27 +744,8 @@ def _empty_feed(site: LoopbackSite, path: str, headers: dict[str, str] | None = 
 @pytest.mark.parametrize(
     "bad",
     [
-        pytest.param(
-            "/bad\x00.xml",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason=(
-                    "a feed URL with NUL: store.register_feed (called in ingest's collect, outside _load_feed's guard) "
-                    "raises psycopg DataError and the whole run fails: the other feeds are never read (I2)"
-                ),
-            ),
-        ),
-        pytest.param(
-            "/bad\udcff.xml",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason=(
-                    "a feed URL with a lone surrogate (argv bytes that are not UTF-8 decode to one): "
-                    "UnicodeEncodeError "
-                    "in store.register_feed fails the whole run (I2)"
-                ),
-            ),
-        ),
+        "/bad\x00.xml",
+        "/bad\udcff.xml",
         "/bad \t feed.xml",
         "/bad\u202e.xml",
         "/" + "x" * 100_000,
@@ -862,14 +791,6 @@ def test_cli_feed_arguments_with_spaces_and_crlf_file(database_url, conn, site, 
     assert {first, second, third} <= _polled(conn)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "a feeds file saved with a UTF-8 byte order mark (Windows editors): pipeline/cli.py _read_feed_file reads it "
-        "as 'utf-8', not 'utf-8-sig', so the first feed is registered as '\\ufeffhttp://...' and fails bad_url "
-        "('unsupported URL scheme') on every run"
-    ),
-)
 def test_cli_feeds_file_with_bom(database_url, conn, site, tmp_path):
     first, second = _empty_feed(site, "/one.xml"), _empty_feed(site, "/two.xml")
     feeds_file = tmp_path / "feeds.txt"
@@ -880,14 +801,6 @@ def test_cli_feeds_file_with_bom(database_url, conn, site, tmp_path):
     assert "feed failed" not in done.stdout, done.stdout
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "a feeds file with a NUL in one line: the whole run fails ('newsflow: unexpected error (DataError): "
-        "PostgreSQL text fields cannot contain NUL (0x00) bytes', exit 2) and the other feeds are not read (I2); "
-        "store.register_feed is outside the per-feed guard in pipeline/ingest.py ingest.collect"
-    ),
-)
 def test_cli_feeds_file_with_nul_line(database_url, conn, site, tmp_path):
     first, second = _empty_feed(site, "/one.xml"), _empty_feed(site, "/two.xml")
     feeds_file = tmp_path / "feeds.txt"
@@ -898,14 +811,6 @@ def test_cli_feeds_file_with_nul_line(database_url, conn, site, tmp_path):
     assert done.returncode == 0, done.stderr
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "a feed whose ETag has a non-ASCII byte: the second `newsflow ingest` fails the feed with internal_error "
-        "(UnicodeEncodeError from httpx on If-None-Match) and log.exception prints a traceback on stderr (I4); "
-        "pipeline/fetch.py should keep validators ASCII-safe (or drop them) before sending them back"
-    ),
-)
 def test_cli_non_ascii_etag_second_poll(database_url, conn, site, tmp_path):
     feed = _empty_feed(site, "/etag.xml", headers={"ETag": '"caf\u00e9"'})
     first = _cli(["ingest", "--feed", feed], database_url, tmp_path / "home")
