@@ -131,7 +131,7 @@ def test_recurring_lines_never_drop_a_line_unique_to_the_page():
 
 # --- stored -------------------------------------------------------------------------------
 
-STANDARDS = "Our standards: we correct errors promptly and label opinion clearly."
+STANDARDS = "Ward budgets are explained in full in the council guide for residents."
 
 
 def _page(i: int, published: str | None) -> str:
@@ -182,7 +182,7 @@ def test_dates_authors_and_host_boilerplate_stored(settings, conn, site):
     assert by_page["3"] == [(1, "Ana Costa", "ana costa")]
     assert "2" not in by_page  # "Admin" is nobody's name
 
-    # The standards line is on every page: once five pages of the host carry it, it is left out.
+    # The same line is on every page: once five pages of the host carry it, it is left out.
     with_line = [k for k, v in rows.items() if STANDARDS in v[4]]
     assert len(with_line) == boilerplate.HOST_MIN_PAGES
     for v in rows.values():
