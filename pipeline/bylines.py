@@ -236,6 +236,8 @@ def person_name(raw: str) -> str | None:
         return None
     if any(w[:1].islower() and w.lower() not in _PARTICLES for w in words):
         return None
+    if any(len(w) > 40 for w in words):  # no name has a 40-letter word; an index row must stay small
+        return None
     name = " ".join(_title_case(w) for w in words)
     if not names.parse_person(name).is_full:
         return None

@@ -119,7 +119,7 @@ def jsonld_objects(tree) -> list[dict]:  # noqa: ANN001 - an lxml element
             continue
         try:
             data = json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):  # a block nested 100,000 deep is not metadata
             continue
         stack = [data]
         while stack and len(found) < 200:

@@ -70,6 +70,7 @@ class Extracted:
 
 def looks_like_html(body: bytes, content_type: str) -> bool:
     """HTML by its content type, or by sniffing when the server lies."""
+    body = _narrow(body[:16384])
     if content_type in HTML_TYPES and _SNIFF.search(body[:4096]):
         return True
     return bool(_SNIFF.search(body[:4096])) and not body[:5].startswith(b"%PDF")
@@ -96,8 +97,43 @@ def detect_language(text: str) -> str | None:
     return lang
 
 
+def _page_date(live, tree, articles, htmldate_found, url):  # noqa: ANN001, ANN202 - internal
+    """The date cascade; a date the calendar cannot hold (year 9999 plus an offset) is no date."""
+    try:
+        return (live.published if live is not None else None) or dates.page_date(
+            dates.local_day(dates.structured_date(tree, articles), htmldate_found, url, tree),
+            dates.from_htmldate(htmldate_found, url),
+            dates.url_date(url),
+        )
+    except (OverflowError, ValueError):
+        return None
+
+
+# Character references to what no text holds (C0 controls but tab and newlines, DEL,
+# noncharacters): lxml drops the whole text node around one, so they go before parsing.
+_BAD_CHARREF = re.compile(
+    rb"&#(?:0*(?:[0-8]|1[124-9]|2[0-9]|3[01]|127|6497[6-9]|649[89][0-9]|6500[0-7]|6553[45])"
+    rb"|[xX]0*(?:[0-8bBcCeEfF]|1[0-9a-fA-F]|7[fF]|[fF][dD][dDeE][0-9a-fA-F]|[fF]{3}[eEfF]));"
+)
+_WIDE_BOMS = (
+    (b"\xff\xfe\x00\x00", "utf-32-le"),
+    (b"\x00\x00\xfe\xff", "utf-32-be"),
+    (b"\xff\xfe", "utf-16-le"),
+    (b"\xfe\xff", "utf-16-be"),
+)
+
+
+def _narrow(html: bytes) -> bytes:
+    """A UTF-16/32 page (its byte order mark says so) as UTF-8, which the parsers read."""
+    for bom, codec in _WIDE_BOMS:
+        if html.startswith(bom):
+            return b"\xef\xbb\xbf" + html[len(bom) :].decode(codec, "replace").encode("utf-8")
+    return html
+
+
 def extract_article(html: bytes, url: str) -> Extracted:
     """Clean text and metadata of an article page; ``ItemError`` when there is no article."""
+    html = _BAD_CHARREF.sub(b" ", _narrow(html))
     try:
         tree = trafilatura.load_html(html)
         doc = trafilatura.bare_extraction(tree, url=url, **TRAFILATURA_OPTIONS) if tree is not None else None
@@ -124,11 +160,7 @@ def extract_article(html: bytes, url: str) -> Extracted:
     people = bylines.authors(bylines.candidates(tree, articles, nodes, clean_text(doc.author or "")))
     text = boilerplate.drop_leftovers(text, tuple(a.name for a in people))
     text = boilerplate.drop_link_paragraphs(text, boilerplate.link_paragraphs(tree))
-    found = (live.published if live is not None else None) or dates.page_date(
-        dates.local_day(dates.structured_date(tree, articles), doc.date, url, tree),
-        dates.from_htmldate(doc.date, url),
-        dates.url_date(url),
-    )
+    found = _page_date(live, tree, articles, doc.date, url)
     return Extracted(
         title=title,
         text=text,

@@ -259,26 +259,20 @@ def _page_feed(site: LoopbackSite) -> str:
             "</head>", '<meta property="article:published_time" content="0001-01-01T00:00:00+14:00"></head>'
         ),
     )
-    # failures
+    # found failing by this file, fixed since
     page(
         "charref-control",
         news_page("Ref", page_text("charref-control")).replace("In report", "In &#1; report"),
-        xfail="a character reference to a C0 control (&#1;, &#x1b;) or a noncharacter (&#xFFFE;) in the page makes "
-        "trafilatura return no text: the article is quarantined extraction_empty (permanent). Raw control "
-        "bytes are fine. pipeline/extract.py extract_article should drop such references before load_html.",
     )
     page(
         "charref-fffe",
         news_page("Ref", page_text("charref-fffe")).replace("In report", "In &#xFFFE; report"),
-        xfail="&#xFFFE; in a paragraph: whole article lost as extraction_empty (see charref-control)",
     )
     page(
         "jsonld-deep",
         g("jsonld-deep").replace(
             "</head>", '<script type="application/ld+json">' + "[" * 100_000 + "]" * 100_000 + "</script></head>"
         ),
-        xfail="a deeply nested JSON-LD block raises RecursionError in json.loads (pipeline/dates.py jsonld_objects "
-        "catches only ValueError): the article is quarantined extraction_failed, transient, retried forever",
     )
     page(
         "date-overflow",
@@ -287,22 +281,15 @@ def _page_feed(site: LoopbackSite) -> str:
             '<script type="application/ld+json">{"@type":"NewsArticle","datePublished":"9999-12-31T23:59:00Z"}</script>'
             '<meta name="x" content="9999-12-31T23:59:30+00:01"></head>',
         ),
-        xfail="OverflowError: date value out of range from structured.when.astimezone() in pipeline/dates.py "
-        "local_day (a year-9999 instant shifted past 9999-12-31): article quarantined extraction_failed",
     )
     page(
         "long-author",
         good_page("long-author", author=rword(rng, 2000) + " " + rword(rng, 2000)),
-        xfail="an author name of 4000 incompressible letters (meta author / byline) is not bounded: "
-        "ProgramLimitExceeded on btree index article_authors_name_key, article quarantined db_rejected "
-        "(RELIABILITY C4.26). pipeline/bylines.py person_name / store.write_authors",
     )
     page(
         "utf16-page",
         g("utf16-page").encode("utf-16"),
         "text/html; charset=utf-16",
-        xfail="a UTF-16 page (BOM, declared charset=utf-16) is quarantined not_html: pipeline/extract.py "
-        "looks_like_html sniffs the raw bytes for ASCII tags",
     )
     return site.add("/pages.xml", rss(entries), "application/rss+xml")
 
@@ -612,18 +599,8 @@ def _page_params():
         "single-token-200k",
         "date-year-1",
     ]
-    xfails = {
-        "charref-control": "&#1; in paragraphs: trafilatura returns no text; article quarantined extraction_empty "
-        "(pipeline/extract.py extract_article)",
-        "charref-fffe": "&#xFFFE; in paragraphs: article quarantined extraction_empty (pipeline/extract.py)",
-        "jsonld-deep": "deep JSON-LD: RecursionError escapes pipeline/dates.py jsonld_objects (catches ValueError "
-        "only); article quarantined extraction_failed, transient forever",
-        "date-overflow": "OverflowError from astimezone in pipeline/dates.py local_day; article quarantined "
-        "extraction_failed",
-        "long-author": "4000-char author: ProgramLimitExceeded on index article_authors_name_key; article "
-        "quarantined db_rejected (RELIABILITY C4.26)",
-        "utf16-page": "UTF-16 page quarantined not_html: pipeline/extract.py looks_like_html sniffs raw bytes",
-    }
+    xfails: dict[str, str] = {}  # none left: the failures this file found on pages are fixed
+    keys += ["charref-control", "charref-fffe", "jsonld-deep", "date-overflow", "long-author", "utf16-page"]
     return keys + [pytest.param(k, marks=pytest.mark.xfail(strict=True, reason=r)) for k, r in xfails.items()]
 
 
