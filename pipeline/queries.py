@@ -207,14 +207,15 @@ ORDER BY id
 """
 
 REPROCESS_SOURCES = """
-SELECT id, url, raw_html FROM articles WHERE id = ANY(%(ids)s) ORDER BY id
+SELECT id, url, raw_html, feed_published_at FROM articles WHERE id = ANY(%(ids)s) ORDER BY id
 """
 
 LOCK_ARTICLE = "SELECT id FROM articles WHERE id = %(id)s FOR UPDATE"
 
 UPDATE_REPROCESSED = """
 UPDATE articles SET
-    title = %(title)s, text = %(text)s, published_at = coalesce(published_at, %(published_at)s),
+    title = %(title)s, text = %(text)s, published_at = coalesce(%(published_at)s, published_at),
+    page_published_at = %(page_published_at)s, published_at_source = %(published_at_source)s,
     author = %(author)s, language = %(language)s, site_name = %(site_name)s,
     description = %(description)s, content_hash = %(content_hash)s, word_count = %(word_count)s,
     extractor_version = %(extractor_version)s, nlp_version = %(nlp_version)s,

@@ -25,13 +25,14 @@ from datetime import datetime
 import psycopg
 from psycopg import sql
 
-from . import analyse, db, runs, store
+from . import analyse, dates, db, runs, store
 from . import queries as q
 from .config import Settings
 from .extract import EXTRACTOR_VERSION, Extracted, content_hash
 from .pagework import PageTask, page_pool
 from .reasons import ItemError
 from .runs import RunAborted
+from .urls import host_of
 from .workers import WorkerFailure
 
 log = logging.getLogger(__name__)
@@ -157,8 +158,19 @@ def _record(conn: psycopg.Connection, run_id: int, article_id: int, error: ItemE
     )
 
 
-def _save(conn: psycopg.Connection, run_id: int, article_id: int, ex: Extracted, analysis: analyse.Analysis) -> None:
-    """Replace one article's derived columns and rows atomically."""
+def _save(
+    conn: psycopg.Connection,
+    run_id: int,
+    source: tuple[int, str, object, datetime | None],
+    ex: Extracted,
+    analysis: analyse.Analysis,
+) -> None:
+    """Replace one article's derived columns and rows atomically, as ``store.store_article``
+    derives them: the host's boilerplate lines out, the page's date settled against the
+    feed's (kept from the first store), the authors list."""
+    article_id, url, _raw, feed_published_at = source
+    ex, analysis = store.host_boilerplate(conn, host_of(url), ex, analysis)
+    settled, date_source = dates.settle(ex.published_at, ex.published_at_source, feed_published_at)
     with conn.transaction():
         conn.execute(q.LOCK_ARTICLE, {"id": article_id})
         conn.execute(
@@ -167,7 +179,9 @@ def _save(conn: psycopg.Connection, run_id: int, article_id: int, ex: Extracted,
                 "id": article_id,
                 "title": ex.title,
                 "text": ex.text,
-                "published_at": ex.published_at,
+                "published_at": settled,
+                "page_published_at": ex.published_at,
+                "published_at_source": date_source if settled is not None else None,
                 "author": ex.author,
                 "language": ex.language,
                 "site_name": ex.site_name,
@@ -180,6 +194,7 @@ def _save(conn: psycopg.Connection, run_id: int, article_id: int, ex: Extracted,
             },
         )
         store.write_analysis(conn, article_id, analysis)
+        store.write_authors(conn, article_id, ex.authors)
         conn.execute(q.CLEAR_ANALYSIS_PENDING, {"article_id": article_id})
         _record(conn, run_id, article_id, None)
 
@@ -190,8 +205,9 @@ def _redo_batch(
     """Extract and analyse a batch again in the page workers, under ingest's limits (I3)."""
     rows = conn.execute(q.REPROCESS_SOURCES, {"ids": ids}).fetchall()
     model, max_chars = settings.spacy_model, settings.limits.nlp_max_chars
-    outcomes = page_pool(settings).map([PageTask(bytes(raw), url, model, max_chars) for _id, url, raw in rows])
-    for (article_id, _url, _raw), outcome in zip(rows, outcomes, strict=True):
+    outcomes = page_pool(settings).map([PageTask(bytes(raw), url, model, max_chars) for _id, url, raw, _ in rows])
+    for source, outcome in zip(rows, outcomes, strict=True):
+        article_id = source[0]
         error: ItemError | None
         if isinstance(outcome, WorkerFailure):  # hung, out of memory or crashed: the worker was replaced
             reason = "nlp_failed" if outcome.stage == "nlp" else "extraction_failed"
@@ -203,7 +219,7 @@ def _redo_batch(
             error = ItemError("nlp_failed", outcome.analysis.error)  # the article stays as it was
         else:
             assert outcome.extracted is not None and outcome.analysis is not None
-            error = _saved(conn, run_id, article_id, outcome.extracted, outcome.analysis)
+            error = _saved(conn, run_id, source, outcome.extracted, outcome.analysis)
         summary.seen += 1
         if error is None:
             summary.reprocessed += 1
@@ -214,11 +230,11 @@ def _redo_batch(
 
 
 def _saved(
-    conn: psycopg.Connection, run_id: int, article_id: int, ex: Extracted, analysis: analyse.Analysis
+    conn: psycopg.Connection, run_id: int, source: tuple, ex: Extracted, analysis: analyse.Analysis
 ) -> ItemError | None:
     """Save one article's new derivation; the reason when the database refuses it."""
     try:
-        _save(conn, run_id, article_id, ex, analysis)
+        _save(conn, run_id, source, ex, analysis)
     except psycopg.errors.UniqueViolation:
         return ItemError("db_rejected", "the re-extracted text duplicates another stored article")
     except psycopg.Error as exc:
