@@ -59,10 +59,13 @@ def cmd_db_upgrade(settings: Settings, args: argparse.Namespace) -> int:
             from .identity import consolidate
 
             consolidate(conn)
-        if "010_stories.sql" in applied:  # articles stored before stories: group their copies
-            from .store import group_unsigned
+        # Articles stored before stories (migration 010, applied now or by an earlier ingest):
+        # group their copies. Nothing to do costs one query.
+        from .store import group_unsigned
 
-            group_unsigned(conn)
+        grouped = group_unsigned(conn)
+    if grouped["signed"]:
+        print(f"stories: signed {grouped['signed']} older articles, {grouped['grouped']} joined another story")
     print(
         f"applied {', '.join(applied)}" if applied else "database is up to date",
         f"(schema version {version})",

@@ -456,9 +456,7 @@ def group_unsigned(conn: psycopg.Connection, *, batch: int = 200) -> dict[str, i
     counts = {"signed": 0, "grouped": 0}
     after = 0
     while True:
-        rows = conn.execute(
-            q.UNSIGNED_ARTICLES, {"after": after, "limit": batch}
-        ).fetchall()
+        rows = conn.execute(q.UNSIGNED_ARTICLES, {"after": after, "limit": batch}).fetchall()
         if not rows:
             return counts
         for article_id, text, digest, own_story in rows:

@@ -286,18 +286,40 @@ def test_stories_command_and_report_sections(database_url, conn, loader, tmp_pat
     assert "No story carried by two outlets or more in this period" in empty
 
 
-def test_reprocessing_keeps_story_membership(conn, loader):
-    """`reprocess` rewrites an article's text and analysis; its story and role stay."""
-    from pipeline.reprocess import _save
+def test_reprocessing_keeps_story_membership(settings, conn, site):
+    """`newsflow reprocess` redoes text and analysis from raw HTML; stories and roles stay."""
+    from pipeline.demo import serve_demo_site
+    from pipeline.ingest import ingest
+    from pipeline.reprocess import Selection, reprocess
 
-    body = text(71)
-    loader("https://a.example/r", body, published=datetime(2026, 1, 1, tzinfo=UTC))
-    loader("https://b.example/r", edited(body, 1, edits=4), published=datetime(2026, 1, 2, tzinfo=UTC))
-    before = conn.execute("SELECT url, story_id, story_role FROM articles ORDER BY url").fetchall()
-    run_id = conn.execute("INSERT INTO ops.runs (kind) VALUES ('reprocess') RETURNING id").fetchone()[0]
-    article_id = conn.execute("SELECT id FROM articles WHERE url = 'https://b.example/r'").fetchone()[0]
-    ex = Extracted(
-        title="New title", text=body, published_at=None, author=None, language="en", site_name=None, description=None
-    )
-    _save(conn, run_id, article_id, ex, Analysis(skipped="test"))  # now the exact text of the other outlet's copy
-    assert conn.execute("SELECT url, story_id, story_role FROM articles ORDER BY url").fetchall() == before
+    assert ingest(settings, [serve_demo_site(site)]).stored == 5
+    ids = [row[0] for row in conn.execute("SELECT id FROM articles ORDER BY id")]
+    # an analyst-visible grouping to keep: two of the five as one story
+    conn.execute("UPDATE articles SET story_id = %s, story_role = 'copy' WHERE id = %s", (ids[0], ids[1]))
+    before = conn.execute("SELECT id, story_id, story_role FROM articles ORDER BY id").fetchall()
+    summary = reprocess(settings, Selection(since=datetime(2000, 1, 1, tzinfo=UTC)))
+    assert summary.reprocessed == 5
+    assert conn.execute("SELECT id, story_id, story_role FROM articles ORDER BY id").fetchall() == before
+
+
+def test_db_upgrade_groups_articles_an_ingest_left_unsigned(database_url, conn, monkeypatch, capsys, tmp_path):
+    """An ingest applies migration 010 without grouping; the next `newsflow db upgrade` groups."""
+    from pipeline.cli import main
+
+    db.upgrade(conn)
+    body = text(81)
+    for url, words in [("https://a.example/u", body), ("https://b.example/u", edited(body, 1, edits=4))]:
+        story = conn.execute("INSERT INTO stories DEFAULT VALUES RETURNING id").fetchone()[0]
+        conn.execute(
+            "INSERT INTO articles (url, text, raw_html, fetched_at, content_hash, extractor_version, story_id, "
+            "story_role) VALUES (%s, %s, '', now(), md5(%s), 'v', %s, 'first')",
+            (url, words, words, story),
+        )
+    monkeypatch.setenv("NEWSFLOW_DATABASE_URL", database_url)
+    monkeypatch.setenv("NEWSFLOW_HOME", str(tmp_path / "home"))
+    assert main(["db", "upgrade"]) == 0
+    assert "stories: signed 2 older articles, 1 joined another story" in capsys.readouterr().out
+    assert _story(conn, "https://a.example/u") == (_story(conn, "https://b.example/u")[0], "first")
+    assert _story(conn, "https://b.example/u")[1] == "copy"
+    assert main(["db", "upgrade"]) == 0
+    assert "stories:" not in capsys.readouterr().out
