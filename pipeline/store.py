@@ -282,7 +282,9 @@ def store_article(
     Returns ("stored", id) or ("duplicate", id of the article it duplicates). The stored
     ``published_at`` settles the page's date against the feed item's (``dates.settle``);
     the ``published_at`` given is used only when neither has one. Lines the host's other
-    pages carry are left out of the text first (``host_boilerplate``).
+    pages carry are left out of the text first (``host_boilerplate``). A duplicate is the same
+    URL, or the same text on the same outlet; a copy on another outlet is stored and joins the
+    story of the text it copies (``join_story``).
     """
     host = host_of(page.url)
     original = page.extracted
