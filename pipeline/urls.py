@@ -5,7 +5,7 @@ query and removes tracking parameters (utm_*, fbclid, gclid ...); we also drop t
 
 ``absolute`` and ``canonical_url`` take any text and raise nothing but ``BadURL``: a link
 from a feed is outside input, and a malformed one (``http://[::1``, ``https://[127.0.0.1]/``,
-a host that is not NFKC-stable, a bad port, control characters, 4 KB and more) is one bad
+a host that is not NFKC-stable, a bad port, control characters, more than 8,192 characters) is one bad
 item, never an error that escapes the item.
 """
 
@@ -17,7 +17,7 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 from courlan import normalize_url
 
 ALLOWED_SCHEMES = {"http", "https"}
-MAX_URL_LENGTH = 4096  # characters, before and after canonicalisation
+MAX_URL_LENGTH = 8192  # characters, before and after canonicalisation (the common server limit)
 
 # What a browser strips around a link (C0 controls and space) and removes inside it.
 _EDGE = "".join(chr(c) for c in range(0x21))
