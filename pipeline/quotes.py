@@ -131,9 +131,11 @@ def find_quotes(text: str) -> list[Quote]:
                 open_at = None
                 parts_so_far = []
         if open_at is not None:
-            parts = [*parts_so_far, (open_at + 1, p_end)]
             if not parts_so_far:
                 pending_open = open_at
+            # Extended in place, not copied: a quote open over thousands of paragraphs stays linear.
+            parts = parts_so_far
+            parts.append((open_at + 1, p_end))
             continues = index + 1 < len(paras) and text[paras[index + 1][0]] in (DOUBLE | {"‘"})
             if continues:
                 pending = parts
