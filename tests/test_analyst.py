@@ -40,6 +40,7 @@ VIEWS = {
     "v_entities",
     "v_stories",
     "v_statement_outlets",
+    "v_article_sources",
 }
 PESKOV_QUOTES = (
     "These elections cannot change anything essential",
