@@ -7,6 +7,7 @@ merged live here (``entity_key``, ``surname_of``).
 
 from __future__ import annotations
 
+import bisect
 import re
 from dataclasses import dataclass, field, replace
 
@@ -472,28 +473,35 @@ def _merge_acronyms(clusters: dict[int, Cluster], text: str = "") -> dict[int, i
     """
     merged: dict[int, int] = {}
     spelled_out: dict[str, str] | None = None
+    # Linear: the clusters that can spell an acronym are indexed by their initials once, in
+    # the clusters' order, so each acronym takes the first that spells it without a scan.
+    order = {c.id: i for i, c in enumerate(clusters.values())}
+    by_id = {c.id: c for c in clusters.values()}
+    by_initials: dict[str, list[tuple[int, int]]] = {}
+
+    def index(cluster: Cluster) -> None:
+        if cluster.label != "PERSON" and len(cluster.name.split()) >= 2:
+            bisect.insort(by_initials.setdefault(_initials(cluster.name), []), (order[cluster.id], cluster.id))
+
+    for cluster in clusters.values():
+        index(cluster)
     for short in clusters.values():
         letters = short.name.replace(".", "")
         if not (2 <= len(letters) <= 6 and letters.isupper() and letters.isalpha()):
             continue
-        for long in clusters.values():
-            if (
-                long.id != short.id
-                and long.label != "PERSON"
-                and len(long.name.split()) >= 2
-                and _initials(long.name) == letters
-            ):
-                merged[short.id] = long.id
-                long.aliases |= short.aliases | {short.name}
-                break
-        else:
-            if text and short.label == "ORG" and len(letters) >= 3:
-                if spelled_out is None:
-                    spelled_out = _spelled_out(text)
-                if letters in spelled_out:
-                    # "Customs and Border Protection" that the recogniser split in two.
-                    short.aliases.add(short.name)
-                    short.name = spelled_out[letters]
+        long_id = next((cid for _, cid in by_initials.get(letters, ()) if cid != short.id), None)
+        if long_id is not None:
+            long = by_id[long_id]
+            merged[short.id] = long.id
+            long.aliases |= short.aliases | {short.name}
+        elif text and short.label == "ORG" and len(letters) >= 3:
+            if spelled_out is None:
+                spelled_out = _spelled_out(text)
+            if letters in spelled_out:
+                # "Customs and Border Protection" that the recogniser split in two.
+                short.aliases.add(short.name)
+                short.name = spelled_out[letters]
+                index(short)  # as spelled out, it may spell a later acronym
     return merged
 
 
