@@ -91,6 +91,11 @@ def canonical_url(url: str) -> str:
     try:
         normalised = normalize_url(url)
         scheme, netloc, path, query, _fragment = urlsplit(normalised)
+        given = urlsplit(url).query
+        if given and (";" in given or any("=" not in part for part in given.split("&") if part)):
+            # courlan drops valueless parameters (``?1``) and re-encodes ``;``: two stories
+            # would share one URL, or a link would change its page. The publisher's query stays.
+            query = given
         canonical = urlunsplit((scheme, netloc, path or "/", query, ""))
     except Exception as exc:  # courlan on hostile input: whatever it raises, the link is bad
         raise BadURL(f"malformed URL {_show(url)}: {type(exc).__name__}") from exc

@@ -690,7 +690,7 @@ def test_twin_feeds_store_each_article_once(world):
     "guid",
     [
         "story-1",
-        pytest.param("story-2", marks=pytest.mark.xfail(strict=True, reason="same as story-1")),
+        "story-2",
         "semicolon",
     ],
 )
