@@ -24,21 +24,19 @@ import argparse
 import csv
 import hashlib
 import json
-import os
 import random
 import sys
 import time
-import uuid
 from collections import Counter, defaultdict
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from scratch import scratch_database  # noqa: E402
 
 from pipeline import db, store  # noqa: E402
 from pipeline.analyse import analyse_doc  # noqa: E402
@@ -46,7 +44,6 @@ from pipeline.nlp import load_model  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data"
 PEOPLE = Path(__file__).resolve().parent / "wikinews_people.json"
-LOCAL_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
 NAMED_CLASSES = {"PER", "ORG", "LOC"}
 PASS_SHARE = 0.95
 
@@ -118,27 +115,6 @@ def wikinews_docs(folder: Path) -> list[tuple[str, str]]:
 
 
 # The scratch database --------------------------------------------------------------------------
-
-
-@contextmanager
-def scratch_database(url: str | None, keep: bool) -> Iterator[str]:
-    if url:
-        yield url
-        return
-    server = os.environ.get("NEWSFLOW_TEST_DATABASE_URL") or LOCAL_SERVER
-    name = f"newsflow_eval_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(server, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    params = conninfo_to_dict(server)
-    params["dbname"] = name
-    try:
-        yield make_conninfo(**params)
-    finally:
-        if keep:
-            print(f"kept database {name}")
-        else:
-            with psycopg.connect(server, autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def ingest(url: str, nlp, docs: list[tuple[str, str]]) -> dict[str, int]:

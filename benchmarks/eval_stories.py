@@ -35,24 +35,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import re
 import sys
 import time
-import uuid
 from collections import Counter, defaultdict
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from itertools import combinations
 from pathlib import Path
 
-import psycopg
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from scratch import scratch_database  # noqa: E402
 
 from pipeline import db, store, stories  # noqa: E402
 from pipeline.analyse import Analysis  # noqa: E402
@@ -60,7 +56,6 @@ from pipeline.extract import Extracted  # noqa: E402
 from pipeline.feeds import FeedItem  # noqa: E402
 
 DEFAULT_AEB = ROOT.parent / "shared" / "data" / "aeb"
-LOCAL_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
 MIN_SOURCE_WORDS = 100
 KINDS = ["boilerplate", "headline", "trimmed", "extended", "local", "copyedit", "combined", "update"]
 
@@ -297,27 +292,6 @@ def pure(articles: list[dict]) -> dict[int, int]:
         if stories.same_story(sigs[i], sigs[j]):
             parent[find(i)] = find(j)
     return {i: find(i) for i in sigs}
-
-
-@contextmanager
-def scratch_database(url: str | None, keep: bool) -> Iterator[str]:
-    if url:
-        yield url
-        return
-    server = os.environ.get("NEWSFLOW_TEST_DATABASE_URL") or LOCAL_SERVER
-    name = f"newsflow_eval_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(server, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    params = conninfo_to_dict(server)
-    params["dbname"] = name
-    try:
-        yield make_conninfo(**params)
-    finally:
-        if keep:
-            print(f"kept database {name}")
-        else:
-            with psycopg.connect(server, autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def through_store(articles: list[dict], url: str, seed: int) -> dict[int, int]:

@@ -19,48 +19,24 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import sys
 import time
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import psycopg
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from scratch import scratch_database  # noqa: E402
+
 from pipeline import db, store, stories  # noqa: E402
 
 DEFAULT_AEB = ROOT.parent / "shared" / "data" / "aeb"
-LOCAL_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
 BATCH = 50_000
-
-
-@contextmanager
-def scratch_database(url: str | None, keep: bool) -> Iterator[str]:
-    if url:
-        yield url
-        return
-    server = os.environ.get("NEWSFLOW_TEST_DATABASE_URL") or LOCAL_SERVER
-    name = f"newsflow_scale_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(server, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    params = conninfo_to_dict(server)
-    params["dbname"] = name
-    try:
-        yield make_conninfo(**params)
-    finally:
-        if keep:
-            print(f"kept database {name}")
-        else:
-            with psycopg.connect(server, autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def bulk_load(conn: psycopg.Connection, n: int) -> float:
@@ -127,7 +103,7 @@ def main() -> int:
     parser.add_argument("--keep", action="store_true")
     args = parser.parse_args()
     print(f"signature {stories.SIGNATURE_VERSION}; {args.n:,} stored signatures, {args.probes} timed articles")
-    with scratch_database(args.database_url, args.keep) as url, db.connect(url) as conn:
+    with scratch_database(args.database_url, args.keep, "newsflow_scale") as url, db.connect(url) as conn:
         db.upgrade(conn)
         print(f"bulk load: {bulk_load(conn, args.n):.0f} s")
         sign_ms, lookup_ms, insert_ms = [], [], []
