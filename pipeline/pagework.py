@@ -90,9 +90,6 @@ class PageOutcome:
         return ItemError(self.reason, self.message, transient=self.transient)
 
 
-PageResult = PageOutcome
-
-
 @dataclass(frozen=True)
 class Chunk:
     """Pages for one worker task; an empty chunk only loads the model (a warm-up)."""
@@ -103,7 +100,7 @@ class Chunk:
 
 @dataclass
 class ChunkResult:
-    results: list[PageResult]
+    results: list[PageOutcome]
     seconds: dict[str, float] = field(default_factory=dict)  # per stage: extract, nlp, statements
 
 
@@ -124,12 +121,12 @@ def _warm_up() -> None:
         _warm.append(True)
 
 
-def run_task(task: Chunk | PageTask) -> ChunkResult | PageResult:
+def run_task(task: Chunk | PageTask) -> ChunkResult | PageOutcome:
     """The page workers' task: a chunk of pages, or one page on its own."""
     return process_chunk(task) if isinstance(task, Chunk) else process_page(task)
 
 
-def process_page(task: PageTask) -> PageResult:
+def process_page(task: PageTask) -> PageOutcome:
     """One page on its own (a chunk of one)."""
     return process_chunk(Chunk((task,), task.spacy_model)).results[0]
 
@@ -156,7 +153,7 @@ def process_chunk(chunk: Chunk) -> ChunkResult:
         with contextlib.suppress(Exception):  # a missing model fails each page's task instead
             load_model(chunk.spacy_model)
         return ChunkResult([])
-    results: list[PageResult | None] = [None] * len(chunk.pages)
+    results: list[PageOutcome | None] = [None] * len(chunk.pages)
     seconds = {"extract": 0.0, "nlp": 0.0, "statements": 0.0}
     todo: list[tuple[int, Extracted, str]] = []
     for i, task in enumerate(chunk.pages):
