@@ -18,10 +18,9 @@ from dataclasses import dataclass
 from .config import Limits
 from .feeds import ParsedFeed, parse_feed
 from .reasons import ItemError
-from .workers import WorkerFailure, WorkerPool, report_stage
+from .workers import WorkerFailure, WorkerPool, kept_pool, report_stage
 
 STARTUP_TIMEOUT = 60.0
-_POOLS: dict[tuple, WorkerPool] = {}
 _LOCK = threading.Lock()  # the stream's poller and a batch run never share a pool task at once
 
 
@@ -51,17 +50,13 @@ def parse_task(task: FeedTask) -> ParsedFeed | FeedParseError:
 
 
 def _pool(limits: Limits) -> WorkerPool:
-    key = (limits.feed_parse_timeout, limits.worker_max_rss_bytes)
-    pool = _POOLS.get(key)
-    if pool is None:
-        pool = _POOLS[key] = WorkerPool(
-            parse_task,
-            1,
-            timeout=STARTUP_TIMEOUT,
-            max_rss_bytes=limits.worker_max_rss_bytes,
-            stage_timeouts={"feed_parse": limits.feed_parse_timeout},
-        )
-    return pool
+    return kept_pool(
+        parse_task,
+        1,
+        timeout=STARTUP_TIMEOUT,
+        max_rss_bytes=limits.worker_max_rss_bytes,
+        stage_timeouts={"feed_parse": limits.feed_parse_timeout},
+    )
 
 
 def parse_bounded(limits: Limits, body: bytes, url: str) -> ParsedFeed:

@@ -27,34 +27,21 @@ from .analyse import Analysis, analyse_doc, needs_nlp
 from .extract import Extracted, extract_article
 from .nlp import clip_text, load_model
 from .reasons import ItemError
-from .workers import WorkerPool, report_stage
+from .workers import WorkerPool, kept_pool, report_stage
 
-_POOLS: dict[tuple, WorkerPool] = {}
 STARTUP_TIMEOUT = 300.0  # a fresh worker imports trafilatura and spaCy before its first stage
 
 
 def shared_pool(task_fn: Callable[[Any], Any], settings, stage_timeouts: dict[str, float]) -> WorkerPool:  # noqa: ANN001 - Settings
-    """The process's pool running ``task_fn`` under these limits, started on first use and kept
-    for later runs (a fresh worker costs seconds of model loading)."""
-    limits = settings.limits
-    key = (
+    """The kept pool of ``settings.nlp_workers`` workers running ``task_fn`` (``workers.kept_pool``)."""
+    return kept_pool(
         task_fn,
         settings.nlp_workers,
-        tuple(sorted(stage_timeouts.items())),
-        limits.worker_max_rss_bytes,
-        settings.worker_nice,
+        timeout=STARTUP_TIMEOUT,
+        max_rss_bytes=settings.limits.worker_max_rss_bytes,
+        stage_timeouts=stage_timeouts,
+        nice=settings.worker_nice,
     )
-    pool = _POOLS.get(key)
-    if pool is None:
-        pool = _POOLS[key] = WorkerPool(
-            task_fn,
-            settings.nlp_workers,
-            timeout=STARTUP_TIMEOUT,
-            max_rss_bytes=limits.worker_max_rss_bytes,
-            stage_timeouts=stage_timeouts,
-            nice=settings.worker_nice,
-        )
-    return pool
 
 
 def page_pool(settings) -> WorkerPool:  # noqa: ANN001 - Settings, imported lazily to keep workers light

@@ -315,3 +315,26 @@ class WorkerPool:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+_KEPT: dict[tuple, WorkerPool] = {}
+
+
+def kept_pool(
+    task_fn: Callable[[Any], Any],
+    size: int,
+    *,
+    timeout: float,
+    max_rss_bytes: int,
+    stage_timeouts: dict[str, float],
+    nice: int = 0,
+) -> WorkerPool:
+    """The process's pool running ``task_fn`` under these limits, started on first use and kept
+    for later runs (a fresh worker costs its imports, seconds when it loads a model)."""
+    key = (task_fn, size, timeout, max_rss_bytes, tuple(sorted(stage_timeouts.items())), nice)
+    pool = _KEPT.get(key)
+    if pool is None:
+        pool = _KEPT[key] = WorkerPool(
+            task_fn, size, timeout=timeout, max_rss_bytes=max_rss_bytes, stage_timeouts=stage_timeouts, nice=nice
+        )
+    return pool
