@@ -453,7 +453,9 @@ EXPECTED = {
     3: lambda rows: {"Dmitry Peskov", "Dmitry Medvedev"} <= {r["speaker"] for r in rows},
     4: lambda rows: rows[0]["url"].endswith("estonia-sanctions-tankers-price-cap"),
     5: lambda rows: {"European Union", "Riho Vaher"} <= {r["named_with"] for r in rows},
-    6: lambda rows: (SEED_DAY, "United States") in {(r["day"], r["entity"]) for r in rows} and len({r["day"] for r in rows}) == 6,
+    6: lambda rows: (
+        (SEED_DAY, "United States") in {(r["day"], r["entity"]) for r in rows} and len({r["day"] for r in rows}) == 6
+    ),
     7: lambda rows: "Estonian Foreign Ministry" in {r["speaker"] for r in rows},
     8: lambda rows: "the Kremlin spokesman" in {r["attributed_to"] for r in rows},
     9: lambda rows: {(r["feed_title"], r["articles"]) for r in rows} == {("Newsflow Demo Wire", 5), ("Test feed", 1)},
